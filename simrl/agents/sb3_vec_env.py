@@ -1,0 +1,131 @@
+"""Stable-Baselines3 ``VecEnv`` adapter for simrl's native batched Gymnasium vector environments.
+
+SB3 does not accept Gymnasium ``VectorEnv`` objects. :class:`GymnasiumVecEnvAdapter` turns
+any Gymnasium vector environment that resets finished sub-environments in the same step
+(``AutoresetMode.SAME_STEP``) into an SB3 ``VecEnv`` without copying the physics into
+sub-processes: one ``step_wait`` is one batched kernel call.
+
+SB3 semantics honoured: ``dones = terminated | truncated``; ``infos[i]["terminal_observation"]``
+holds the last observation of a finished episode (the returned observation already belongs
+to the next one); ``infos[i]["TimeLimit.truncated"] = truncated and not terminated``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import gymnasium
+import numpy as np
+from gymnasium.vector import AutoresetMode
+from stable_baselines3.common.vec_env import VecEnv, VecMonitor
+
+
+def _split_infos(infos: dict[str, Any], num_envs: int) -> list[dict[str, Any]]:
+    """Turn Gymnasium's dict of arrays (with ``_key`` masks) into SB3's list of dicts."""
+    out: list[dict[str, Any]] = [{} for _ in range(num_envs)]
+    for key, values in infos.items():
+        if key.startswith("_") or key in ("final_obs", "final_info"):
+            continue
+        mask = infos.get(f"_{key}", np.ones(num_envs, dtype=bool))
+        for i in np.flatnonzero(mask):
+            value = values[i]
+            out[i][key] = value.item() if isinstance(value, np.generic) else value
+    return out
+
+
+class GymnasiumVecEnvAdapter(VecEnv):
+    """Expose a SAME_STEP-autoreset Gymnasium ``VectorEnv`` as an SB3 ``VecEnv``.
+
+    >>> import gymnasium as gym, simrl
+    >>> from simrl.agents.sb3_vec_env import GymnasiumVecEnvAdapter
+    >>> venv = GymnasiumVecEnvAdapter(gym.make_vec("simrl/ThreeBody-v0", num_envs=4))
+    >>> venv.reset().shape
+    (4, 28)
+    """
+
+    def __init__(self, vector_env: gymnasium.vector.VectorEnv) -> None:
+        mode = vector_env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
+        if AutoresetMode(mode) != AutoresetMode.SAME_STEP:
+            raise ValueError(
+                f"GymnasiumVecEnvAdapter needs a vector env with autoreset_mode SAME_STEP, got {mode!r}"
+            )
+        self.vector_env = vector_env
+        self._actions: np.ndarray | None = None
+        # VecEnv.__init__ calls get_attr("render_mode"), which reads self.vector_env: set it first.
+        super().__init__(vector_env.num_envs, vector_env.single_observation_space, vector_env.single_action_space)
+
+    def reset(self) -> np.ndarray:
+        # SB3's VecEnv.seed()/set_options() store per-env values that apply at the next reset.
+        seeds = self._seeds if any(s is not None for s in self._seeds) else None
+        options = self._options[0] if self._options and self._options[0] else None
+        obs, infos = self.vector_env.reset(seed=seeds, options=options)
+        self.reset_infos = _split_infos(infos, self.num_envs)
+        self._reset_seeds()
+        self._reset_options()
+        return obs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = actions
+
+    def step_wait(self):
+        assert self._actions is not None, "step_async() must be called before step_wait()"
+        obs, rewards, terminated, truncated, infos = self.vector_env.step(self._actions)
+        self._actions = None
+        dones = np.logical_or(terminated, truncated)
+        info_list = _split_infos(infos, self.num_envs)
+        final_obs = infos.get("final_obs")
+        final_infos = _split_infos(infos["final_info"], self.num_envs) if "final_info" in infos else None
+        for i in np.flatnonzero(dones):
+            if final_infos is not None:
+                # The episode's last info describes the finished episode, not the fresh one.
+                info_list[i].update(final_infos[i])
+            info_list[i]["terminal_observation"] = final_obs[i]
+            info_list[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
+        return obs, np.asarray(rewards, dtype=np.float32), dones, info_list
+
+    def close(self) -> None:
+        self.vector_env.close()
+
+    def render(self, mode: str | None = None):
+        frames = self.vector_env.render()
+        return None if frames is None else frames[0]
+
+    def get_images(self) -> Sequence[np.ndarray | None]:
+        frames = self.vector_env.render()
+        return [None] * self.num_envs if frames is None else list(frames)
+
+    def _indices_list(self, indices) -> list[int]:
+        if indices is None:
+            return list(range(self.num_envs))
+        if isinstance(indices, int):
+            return [indices]
+        return list(indices)
+
+    def get_attr(self, attr_name: str, indices=None) -> list[Any]:
+        value = getattr(self.vector_env, attr_name)
+        return [value for _ in self._indices_list(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices=None) -> None:
+        setattr(self.vector_env, attr_name, value)
+
+    def env_method(self, method_name: str, *method_args, indices=None, **method_kwargs) -> list[Any]:
+        result = getattr(self.vector_env, method_name)(*method_args, **method_kwargs)
+        return [result for _ in self._indices_list(indices)]
+
+    def env_is_wrapped(self, wrapper_class: type, indices=None) -> list[bool]:
+        return [False for _ in self._indices_list(indices)]
+
+
+def make_sb3_vec_env(env_id: str, num_envs: int, seed: int | None = None, monitor: bool = True, **env_kwargs: Any):
+    """``gymnasium.make_vec`` with simrl's native batched env, adapted to SB3 and wrapped in ``VecMonitor``.
+
+    ``VecMonitor`` adds ``info["episode"]`` so that ``evaluate_policy`` and ``EvalCallback``
+    see episode returns.
+    """
+    import simrl  # noqa: F401  (registers the environments)
+
+    vector_env = gymnasium.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **env_kwargs)
+    venv: VecEnv = GymnasiumVecEnvAdapter(vector_env)
+    if seed is not None:
+        venv.seed(seed)
+    return VecMonitor(venv) if monitor else venv

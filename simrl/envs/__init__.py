@@ -1,0 +1,1 @@
+"""Gymnasium and PettingZoo faces of the simulations in :mod:`simrl.physics`."""

@@ -1,0 +1,352 @@
+"""``simrl/ThreeBody-v0``: choose the integrator's step parameter for the chaotic three-body problem."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from simrl.envs.threebody_core import ThreeBodyBatch, ThreeBodySettings
+from simrl.physics.nbody.integrators import integrator_spec
+from simrl.physics.nbody.units import PAPER_UNITS
+
+RENDER_MODES = ("rgb_array",)
+
+
+def _spaces(settings: ThreeBodySettings) -> tuple[spaces.Space, spaces.Box]:
+    if settings.action_type == "discrete":
+        action_space: spaces.Space = spaces.Discrete(settings.n_actions)
+    else:
+        low, high = (math.log10(v) for v in settings.action_range)
+        action_space = spaces.Box(low=np.float32(low), high=np.float32(high), shape=(1,), dtype=np.float32)
+    observation_space = spaces.Box(-np.inf, np.inf, shape=(settings.obs_dim,), dtype=np.float32)
+    return action_space, observation_space
+
+
+class ThreeBodyEnv(gym.Env):
+    """Pick the step parameter of an N-body integrator while a chaotic triple evolves.
+
+    After Saz Ulibarrena & Portegies Zwart (2025), "Reinforcement Learning for Adaptive
+    Time-Stepping in the Chaotic Gravitational Three-Body Problem" (arXiv:2502.12809):
+    every environment step integrates the system over a fixed interval (0.1 yr) with the
+    step parameter the agent chose; the agent trades energy error against cost.
+
+    ## Units
+    N-body units of AMUSE's ``nbody_to_si(3 MSun, 1 au)`` as in the paper: G = 1,
+    1 length unit = 1 au, 1 mass unit = 3 M_sun, 1 time unit = 0.0919 yr,
+    1 velocity unit = 51.6 km/s. ``info["sim_time"]`` is in years.
+
+    ## Action space
+    ``action_type="discrete"`` (default): ``Discrete(n_actions=10)``, action k selects the
+    k-th of log-spaced parameter values over ``action_range``:
+
+    | integrator | parameter                          | default range     |
+    |------------|------------------------------------|-------------------|
+    | hermite    | eta, dt = eta * t_coll (paper)     | 1e-4 .. 1e-1      |
+    | leapfrog   | fixed step dt in years             | 1e-7 .. 1e-2 yr   |
+    | ias15      | epsilon (PRS23 step criterion)     | 1e-12 .. 1e-3     |
+
+    ``action_type="continuous"``: ``Box(log10 low, log10 high, (1,))``, log10 of the parameter.
+    Actions outside the space raise ``ValueError``.
+
+    ## Observation space
+    ``Box(-inf, inf, (obs_dim,), float32)``.
+
+    ``obs_mode="markov"`` (default, 28 numbers for 3 bodies), scale-free: positions and
+    velocities in virial units (r_v = M^2 / 2|E0|) squashed by sign(x) log(1+|x|) (3n + 3n);
+    log10 of each pair separation / r_v, divided by 4 (n(n-1)/2); log10|dE/E0| / 16;
+    last step's growth of log10|dE/E0| / 4; log10(1 + force evaluations of the last step) / 6;
+    log10(1 + total force evaluations) / 8; step index / episode_steps; the last parameter's
+    position in the log action range (1 before the first step); simulated time / episode time.
+
+    ``obs_mode="paper"`` (13 numbers): the paper's state -- 2-D positions / 10, 2-D velocities
+    (N-body units), -log10|dE/E0|. It does not carry the step index that the paper reward uses.
+
+    ## Rewards
+    ``reward="markov"`` (default): r_t = -(L_t - L_{t-1}) - cost_weight * (log10 C_t - log10 C_{t-1}),
+    with L = log10 max(|dE/E0|, 1e-16) and C the total force evaluations since reset. The
+    return telescopes to -(L_T + 16) - cost_weight * log10 C_T: a point on the log-log
+    accuracy-cost front chosen by ``cost_weight`` (1 = one decade of error is worth one decade
+    of cost). Both terms are functions of consecutive observations.
+
+    ``reward="paper"``: the paper's reward 5, exactly
+    R_i = -W0 * [log10(|dE|/1e-10) / |log10|dE||^3] / i + W2 / |log10 mu| (W0 = 3000, W2 = 4,
+    i the step index, mu the parameter), weights ``paper_reward_weights = (W0, W1, W2)``.
+
+    A numerical blow-up (non-finite state or the integrator's step cap) gives ``-blowup_penalty``.
+
+    ## Starting state
+    ``preset="paper"``: three 1 M_sun bodies in a plane; body 0 at the origin with
+    v = (0, 10) km/s; body 1 at x ~ U[5, 20], y ~ U[0, 10] au with v = (-10, 0) km/s; body 2 at
+    rest at x ~ U[-10, 0], y ~ U[5, 20] au; centre-of-mass frame. ``"pythagorean"`` (Burrau),
+    ``"figure8"`` (Chenciner-Montgomery) and ``"random"`` (``preset_kwargs``: ``n_bodies``,
+    ``mass_range``, ``virial_ratio``, ``planar``). Draws come from the environment's own
+    generator, seeded by ``reset(seed=...)``; ``reset(options={"initial_conditions": (pos, vel, mass)})``
+    starts from given N-body-unit arrays.
+
+    ## Episode end
+    Terminated when |dE/E0| > ``energy_error_limit`` (0.1, as in the paper). Truncated after
+    ``episode_steps`` steps (100 = 10 yr for training; the paper evaluates 300 = 30 yr) or on a
+    numerical blow-up, with ``info["blowup"] = True``.
+
+    ## Info
+    ``energy_error`` (|dE/E0| since reset), ``force_evaluations`` (this step),
+    ``total_force_evaluations``, ``sim_time`` (yr), ``wall_time`` (s, this step's kernel),
+    ``total_wall_time``, ``parameter`` (value used), ``step_index``, ``blowup``,
+    ``integrator_status`` (0 ok, 1 step cap, 2 non-finite). ``env.unwrapped.state`` holds
+    positions, velocities, masses and time.
+
+    ## Arguments
+    | argument | default | meaning |
+    |---|---|---|
+    | integrator | "hermite" | "hermite", "ias15" or "leapfrog" |
+    | hermite_criterion | "collision_time" | or "aarseth" |
+    | preset, preset_kwargs | "paper", {} | initial conditions |
+    | obs_mode | "markov" | "markov" or "paper" |
+    | reward | "markov" | "markov" or "paper" |
+    | action_type, n_actions, action_range | "discrete", 10, per integrator | action space |
+    | step_interval_yr | 0.1 | simulated time per environment step |
+    | episode_steps | 100 | steps before truncation |
+    | energy_error_limit | 0.1 | termination threshold on |dE/E0| |
+    | cost_weight | 1.0 | weight of log cost in the Markov reward |
+    | blowup_penalty | 100.0 | reward on a blow-up |
+    | max_integrator_steps | 2,000,000 | integrator step cap per environment step |
+    | parallel | False | Numba ``prange`` over systems (measure: often slower on 2 cores) |
+    | render_mode | None | "rgb_array" draws the orbits |
+
+    ## Example
+    >>> import gymnasium as gym, simrl
+    >>> env = gym.make("simrl/ThreeBody-v0")
+    >>> obs, info = env.reset(seed=0)
+    >>> obs, reward, terminated, truncated, info = env.step(6)  # eta = 1e-2
+    >>> info["total_force_evaluations"] > 0
+    True
+    """
+
+    metadata = {"render_modes": list(RENDER_MODES), "render_fps": 10}
+
+    def __init__(self, render_mode: str | None = None, **kwargs: Any) -> None:
+        self.settings = ThreeBodySettings(**kwargs)
+        if render_mode is not None and render_mode not in RENDER_MODES:
+            raise ValueError(f"unknown render_mode {render_mode!r}; accepted: {list(RENDER_MODES)} or None")
+        self.render_mode = render_mode
+        self.action_space, self.observation_space = _spaces(self.settings)
+        self._batch = ThreeBodyBatch(self.settings, 1)
+        self._needs_reset = True
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        options = options or {}
+        self._batch.reset_system(0, self.np_random, options.get("initial_conditions"))
+        self._needs_reset = False
+        return self._batch.observations()[0], self._batch.info(0)
+
+    def step(self, action):
+        if self._needs_reset:
+            raise RuntimeError("ThreeBodyEnv.step() called before reset() or after the episode ended")
+        if not self.action_space.contains(np.asarray(action, dtype=self.action_space.dtype)):
+            raise ValueError(f"action {action!r} is outside the action space {self.action_space}")
+        batch = self._batch
+        parameters = batch.parameters_from_actions(np.asarray(action))
+        result = batch.step(parameters)
+        info = batch.info(0)
+        info["wall_time"] = float(result["wall_time"][0])
+        info["blowup"] = bool(result["blowup"][0])
+        info["integrator_status"] = int(result["status"][0])
+        terminated, truncated = bool(result["terminated"][0]), bool(result["truncated"][0])
+        self._needs_reset = terminated or truncated
+        return batch.observations()[0], float(result["reward"][0]), terminated, truncated, info
+
+    @property
+    def state(self) -> dict[str, np.ndarray | float]:
+        """Positions, velocities (N-body units), masses and time (N-body and years) of the system."""
+        b = self._batch
+        return {
+            "positions": b.pos[0].copy(),
+            "velocities": b.vel[0].copy(),
+            "masses": b.mass[0].copy(),
+            "time": float(b.time[0]),
+            "time_yr": PAPER_UNITS.nbody_to_years(float(b.time[0])),
+        }
+
+    def parameter_values(self) -> np.ndarray:
+        """The parameter value of each discrete action (user units)."""
+        return self.settings.parameter_values
+
+    def render(self):
+        if self.render_mode is None:
+            gym.logger.warn("render() called without render_mode; pass render_mode='rgb_array' to make()")
+            return None
+        return render_orbits(self._batch.trails[0], self._batch.mass[0], self.settings.integrator)
+
+
+class ThreeBodyVectorEnv(VectorEnv):
+    """``num_envs`` copies of :class:`ThreeBodyEnv` advanced by one Numba kernel call per step.
+
+    Same arguments as :class:`ThreeBodyEnv` plus ``num_envs`` and ``autoreset_mode``.
+    Sub-environment i reset with seed s follows exactly the trajectory of a single
+    ``ThreeBodyEnv`` reset with seed s; ``reset(seed=s)`` seeds sub-environment i with s + i
+    (Gymnasium's convention), or pass a list of seeds.
+
+    Autoreset: ``AutoresetMode.SAME_STEP`` (default; what SB3 expects): a finished
+    sub-environment is reset inside the same ``step`` and its last observation and info are
+    in ``info["final_obs"]`` / ``info["final_info"]`` (masks ``_final_obs``, ``_final_info``).
+    ``AutoresetMode.DISABLED``: finished sub-environments stay frozen (not integrated, zero
+    reward, done flags repeated) until the next ``reset`` -- used to evaluate one episode
+    per seed. Info values are arrays of length ``num_envs``.
+
+    >>> import gymnasium as gym, simrl
+    >>> envs = gym.make_vec("simrl/ThreeBody-v0", num_envs=16)
+    >>> obs, info = envs.reset(seed=0)
+    >>> obs.shape
+    (16, 28)
+    """
+
+    metadata = {"render_modes": list(RENDER_MODES), "autoreset_mode": AutoresetMode.SAME_STEP}
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        render_mode: str | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP,
+        **kwargs: Any,
+    ) -> None:
+        if int(num_envs) != num_envs or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        autoreset_mode = AutoresetMode(autoreset_mode)
+        if autoreset_mode == AutoresetMode.NEXT_STEP:
+            raise ValueError("autoreset_mode NEXT_STEP is not supported; accepted: SAME_STEP, DISABLED")
+        if render_mode is not None and render_mode not in RENDER_MODES:
+            raise ValueError(f"unknown render_mode {render_mode!r}; accepted: {list(RENDER_MODES)} or None")
+        self.metadata = {**self.metadata, "autoreset_mode": autoreset_mode}
+        self.autoreset_mode = autoreset_mode
+        self.settings = ThreeBodySettings(**kwargs)
+        self.num_envs = int(num_envs)
+        self.render_mode = render_mode
+        self.single_action_space, self.single_observation_space = _spaces(self.settings)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self._batch = ThreeBodyBatch(self.settings, self.num_envs)
+        self._rngs: list[np.random.Generator] = [seeding.np_random(None)[0] for _ in range(self.num_envs)]
+        self._done = np.ones(self.num_envs, dtype=bool)
+        self._last_done_flags: tuple[np.ndarray, np.ndarray] | None = None
+
+    def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
+        if seed is None:
+            seeds: list[int | None] = [None] * self.num_envs
+        elif isinstance(seed, (int, np.integer)):
+            seeds = [int(seed) + i for i in range(self.num_envs)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"reset(seed=list) needs {self.num_envs} seeds, got {len(seeds)}")
+        if seed is not None:
+            self._np_random, self._np_random_seed = seeding.np_random(seeds[0])
+        for i, s in enumerate(seeds):
+            if s is not None:
+                self._rngs[i] = seeding.np_random(s)[0]
+        options = options or {}
+        mask = np.asarray(options.get("reset_mask", np.ones(self.num_envs, dtype=bool)), dtype=bool)
+        for i in np.flatnonzero(mask):
+            self._batch.reset_system(int(i), self._rngs[i], options.get("initial_conditions"))
+        self._done[mask] = False
+        self._last_done_flags = None
+        return self._batch.observations(), self._batch_info()
+
+    def step(self, actions):
+        actions = np.asarray(actions)
+        if actions.shape != self.action_space.shape:
+            raise ValueError(f"actions must have shape {self.action_space.shape}, got {actions.shape}")
+        if self._last_done_flags is None and self._done.all():
+            raise RuntimeError("ThreeBodyVectorEnv.step() called before reset()")
+        batch = self._batch
+        active = ~self._done
+        # Frozen (DISABLED-mode, finished) sub-environments are not integrated: their actions are ignored.
+        result = batch.step(batch.parameters_from_actions(actions), active)
+        terminated, truncated = result["terminated"], result["truncated"]
+        obs = batch.observations()
+        info = self._batch_info()
+        info["wall_time"] = result["wall_time"]
+        info["blowup"] = result["blowup"]
+        info["integrator_status"] = result["status"]
+        info["_wall_time"] = info["_blowup"] = info["_integrator_status"] = np.ones(self.num_envs, dtype=bool)
+        done = terminated | truncated
+        if self.autoreset_mode == AutoresetMode.SAME_STEP:
+            if done.any():
+                final_info = {k: v.copy() for k, v in info.items() if not k.startswith("_")}
+                final_info.update({f"_{k}": done.copy() for k in list(final_info)})
+                info["final_obs"] = np.where(done[:, None], obs, 0.0).astype(np.float32)
+                info["_final_obs"] = done.copy()
+                info["final_info"] = final_info
+                info["_final_info"] = done.copy()
+                for i in np.flatnonzero(done):
+                    batch.reset_system(int(i), self._rngs[i])
+                obs = batch.observations()
+                fresh = self._batch_info()
+                for key in fresh:
+                    if not key.startswith("_"):
+                        info[key] = np.where(done, fresh[key], info[key])
+        else:
+            # DISABLED: a sub-environment that finished earlier repeats its done flags.
+            if self._last_done_flags is not None:
+                prev_term, prev_trunc = self._last_done_flags
+                terminated = np.where(self._done, prev_term, terminated)
+                truncated = np.where(self._done, prev_trunc, truncated)
+            self._done |= done
+            self._last_done_flags = (terminated.copy(), truncated.copy())
+        return obs, result["reward"].astype(np.float64), terminated, truncated, info
+
+    def _batch_info(self) -> dict[str, np.ndarray]:
+        b = self._batch
+        info = {
+            "energy_error": b.energy_error.copy(),
+            "force_evaluations": b.last_force_evals.copy(),
+            "total_force_evaluations": b.total_force_evals.copy(),
+            "sim_time": b.time * PAPER_UNITS.time_yr,
+            "total_wall_time": b.total_wall_time.copy(),
+            "parameter": b.last_parameter.copy(),
+            "step_index": b.step_index.copy(),
+        }
+        for key in list(info):
+            info[f"_{key}"] = np.ones(self.num_envs, dtype=bool)
+        return info
+
+    def parameter_values(self) -> np.ndarray:
+        """The parameter value of each discrete action (user units)."""
+        return self.settings.parameter_values
+
+    def render(self):
+        if self.render_mode is None:
+            gym.logger.warn("render() called without render_mode; pass render_mode='rgb_array'")
+            return None
+        return [render_orbits(t, m, self.settings.integrator) for t, m in zip(self._batch.trails, self._batch.mass)]
+
+
+def render_orbits(trail: list[np.ndarray], masses: np.ndarray, integrator: str) -> np.ndarray:
+    """Draw the x-y tracks recorded at every environment step as an RGB array (H, W, 3)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    track = np.asarray(trail)  # (steps + 1, n, 3)
+    fig = Figure(figsize=(4, 4), dpi=100)
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_subplot(111)
+    for k in range(track.shape[1]):
+        line = ax.plot(track[:, k, 0], track[:, k, 1], lw=1)[0]
+        ax.plot(track[-1, k, 0], track[-1, k, 1], "o", color=line.get_color(), ms=3 + 3 * masses[k] / masses.max())
+    ax.set_xlabel("x [au]")
+    ax.set_ylabel("y [au]")
+    ax.set_title(f"{integrator_spec(integrator).name}: {len(track) - 1} steps")
+    ax.set_aspect("equal", adjustable="datalim")
+    fig.tight_layout()
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[:, :, :3].copy()
