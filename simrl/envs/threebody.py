@@ -118,6 +118,7 @@ class ThreeBodyEnv(gym.Env):
     | blowup_penalty | 100.0 | reward on a blow-up |
     | max_integrator_steps | 2,000,000 | integrator step cap per environment step |
     | parallel | False | Numba ``prange`` over systems (measure: often slower on 2 cores) |
+    | measure_wall_time | True | False reports wall times as 0.0, e.g. for Gymnasium's ``check_env``, which compares the infos of two identical steps |
     | render_mode | None | "rgb_array" draws the orbits |
 
     ## Example

@@ -64,6 +64,7 @@ class ThreeBodySettings:
     max_integrator_steps: int = 2_000_000
     hermite_criterion: str = "collision_time"
     parallel: bool = False
+    measure_wall_time: bool = True
 
     def __post_init__(self) -> None:
         spec = integrator_spec(self.integrator)
@@ -224,7 +225,7 @@ class ThreeBodyBatch:
             self.pos, self.vel, self.mass, self.time, self._t_end, self._param,
             self.step_state, s.max_integrator_steps, self._force_evals, self._status,
         )  # fmt: skip
-        wall = (_time.perf_counter() - start) / max(int(active.sum()), 1)
+        wall = (_time.perf_counter() - start) / max(int(active.sum()), 1) if s.measure_wall_time else 0.0
         batch_total_energy(self.pos, self.vel, self.mass, self._energy)
 
         prev_log_error = self.log_error.copy()
