@@ -1,0 +1,63 @@
+"""The SB3 VecEnv adapter over the native batched ThreeBody vector env."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from stable_baselines3 import PPO
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.vec_env import VecMonitor
+
+import simrl  # noqa: F401
+from simrl.agents.sb3_vec_env import GymnasiumVecEnvAdapter, make_sb3_vec_env
+
+ENV_ID = "simrl/ThreeBody-v0"
+
+
+def test_adapter_follows_sb3_semantics_through_episode_ends():
+    venv = make_sb3_vec_env(ENV_ID, num_envs=3, seed=10, episode_steps=5)
+    assert isinstance(venv, VecMonitor)
+    obs = venv.reset()
+    assert obs.shape == (3, 28) and obs.dtype == np.float32
+    for step in range(5):
+        obs, rewards, dones, infos = venv.step(np.full(3, 6))
+    assert dones.all() and len(infos) == 3
+    single = gym.make(ENV_ID, episode_steps=5)
+    for i, info in enumerate(infos):
+        assert info["TimeLimit.truncated"] is True
+        assert "episode" in info and info["episode"]["l"] == 5
+        assert info["terminal_observation"].shape == (28,)
+        assert not np.array_equal(info["terminal_observation"], obs[i])  # obs is the next episode's
+        # The terminal observation is the one a single env with the same seed reaches.
+        single.reset(seed=10 + i)
+        for _ in range(5):
+            last, *_ = single.step(6)
+        np.testing.assert_array_equal(info["terminal_observation"], last)
+        assert info["step_index"] == 5  # the finished episode's info, not the fresh one's
+
+
+def test_adapter_rejects_next_step_autoreset_vector_envs():
+    cartpole = gym.make_vec("CartPole-v1", num_envs=2, vectorization_mode="sync")
+    with pytest.raises(ValueError, match="SAME_STEP"):
+        GymnasiumVecEnvAdapter(cartpole)
+
+
+def test_sb3_trains_and_evaluates_on_the_adapter():
+    venv = make_sb3_vec_env(ENV_ID, num_envs=4, seed=0, episode_steps=10)
+    model = PPO("MlpPolicy", venv, n_steps=16, batch_size=32, n_epochs=1, seed=0, device="cpu")
+    model.learn(total_timesteps=128)
+    assert model.num_timesteps >= 128
+    mean_reward, _ = evaluate_policy(model, venv, n_eval_episodes=4, warn=False)
+    assert np.isfinite(mean_reward)
+
+
+def test_seeding_through_sb3_is_reproducible():
+    a = make_sb3_vec_env(ENV_ID, num_envs=2, seed=3)
+    b = make_sb3_vec_env(ENV_ID, num_envs=2, seed=3)
+    np.testing.assert_array_equal(a.reset(), b.reset())
+    for _ in range(20):
+        oa, ra, *_ = a.step(np.array([4, 7]))
+        ob, rb, *_ = b.step(np.array([4, 7]))
+        np.testing.assert_array_equal(oa, ob)
+        np.testing.assert_array_equal(ra, rb)
