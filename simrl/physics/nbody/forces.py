@@ -5,7 +5,9 @@ velocities) and ``(n,)`` (masses), write into caller-owned output arrays and
 allocate nothing, so that the batched integrators can call them on slices
 ``pos[b]`` of ``(B, n, 3)`` arrays inside their loops.
 
-No softening: the three-body problem is studied with point masses.
+No softening: the three-body problem is studied with point masses. ``error_model="numpy"``
+makes a collision (r = 0) produce inf/NaN, which the integrators report as status 2,
+instead of raising ZeroDivisionError inside a batch.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def accelerations(pos, mass, acc):
     """Write the gravitational acceleration of every body into ``acc`` (n, 3).
 
@@ -44,7 +46,7 @@ def accelerations(pos, mass, acc):
             acc[j, 2] -= fj * dz
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def accelerations_and_jerks(pos, vel, mass, acc, jerk):
     """Write accelerations and their time derivatives (jerks) into ``acc`` and ``jerk``.
 
@@ -84,7 +86,7 @@ def accelerations_and_jerks(pos, vel, mass, acc, jerk):
             jerk[j, 2] -= mass[i] * jz
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def total_energy(pos, vel, mass):
     """Kinetic plus potential energy of one system, E = sum m v^2 / 2 - sum_{i<j} m_i m_j / r_ij."""
     n = pos.shape[0]
@@ -100,7 +102,7 @@ def total_energy(pos, vel, mass):
     return kinetic + potential
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def batch_total_energy(pos, vel, mass, out):
     """Total energy of each of B systems: ``pos``/``vel`` (B, n, 3), ``mass`` (B, n), ``out`` (B,)."""
     for b in range(pos.shape[0]):
