@@ -187,3 +187,14 @@ def test_already_at_t_end_does_nothing():
     pos, vel, mass = pythagorean_initial_conditions()
     p, v, t, fe, st = run_one(pos, vel, mass, 0.0, 1e-3)
     assert st == STATUS_OK and fe == 0 and np.array_equal(p, pos)
+
+
+def test_coincident_bodies_give_status_2_not_an_exception():
+    from simrl.physics.nbody.initial_conditions import pythagorean_initial_conditions
+
+    pos, vel, mass = pythagorean_initial_conditions()
+    pos[1] = pos[0]
+    p, v, m = pos[None].copy(), vel[None].copy(), mass[None].copy()
+    time, fe, st = np.zeros(1), np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)
+    integrate_leapfrog(p, v, m, time, np.ones(1), np.full(1, 1e-3), np.zeros(1), 100, fe, st)
+    assert st[0] == 2 and time[0] == 0.0

@@ -86,6 +86,15 @@ def accelerations_and_jerks(pos, vel, mass, acc, jerk):
             jerk[j, 2] -= mass[i] * jz
 
 
+@njit(cache=True)
+def all_finite(arr):
+    """True when every entry of ``arr`` (any shape) is finite."""
+    for value in arr.flat:
+        if not math.isfinite(value):
+            return False
+    return True
+
+
 @njit(cache=True, error_model="numpy")
 def total_energy(pos, vel, mass):
     """Kinetic plus potential energy of one system, E = sum m v^2 / 2 - sum_{i<j} m_i m_j / r_ij."""

@@ -42,39 +42,12 @@ import numpy as np
 from numba import njit, prange
 
 from simrl.physics.nbody import STATUS_NONFINITE, STATUS_OK, STATUS_STEP_LIMIT
-from simrl.physics.nbody.forces import accelerations_and_jerks
+from simrl.physics.nbody.forces import accelerations_and_jerks, all_finite
 
 CRITERION_COLLISION_TIME = 0
 CRITERION_AARSETH = 1
 DEFAULT_ETA = 0.03
 """AMUSE hermite0's default ``dt_param`` for the collision-time rule."""
-
-
-@njit(cache=True)
-def _has_coincident_bodies(pos):
-    """True when two bodies sit at exactly the same position.
-
-    The force kernels divide by r^2 and Numba's default (Python) error model raises
-    ZeroDivisionError there instead of producing inf/NaN, which would abort the whole
-    batch; such a system is flagged non-finite up front instead. Exact coincidence later
-    in a run (a measure-zero event) is not guarded against.
-    """
-    n = pos.shape[0]
-    for i in range(n):
-        for j in range(i + 1, n):
-            if pos[i, 0] == pos[j, 0] and pos[i, 1] == pos[j, 1] and pos[i, 2] == pos[j, 2]:
-                return True
-    return False
-
-
-@njit(cache=True)
-def _all_finite(arr):
-    """True when every entry of the 2-D array ``arr`` is finite."""
-    for i in range(arr.shape[0]):
-        for k in range(arr.shape[1]):
-            if not math.isfinite(arr[i, k]):
-                return False
-    return True
 
 
 @njit(cache=True)
@@ -168,7 +141,7 @@ def _hermite_system(x, v, m, t_start, t_end, eta, max_steps, criterion):
     for i in range(n):
         if not math.isfinite(m[i]):
             return t, 0, STATUS_NONFINITE
-    if not (_all_finite(x) and _all_finite(v)) or _has_coincident_bodies(x):
+    if not (all_finite(x) and all_finite(v)):
         return t, 0, STATUS_NONFINITE
     if not (t < t_end):
         # Already at (or past) the target: nothing to do, no force evaluation.
@@ -183,7 +156,7 @@ def _hermite_system(x, v, m, t_start, t_end, eta, max_steps, criterion):
 
     accelerations_and_jerks(x, v, m, a0, j0)
     nevals = 1
-    if not (_all_finite(a0) and _all_finite(j0)):
+    if not (all_finite(a0) and all_finite(j0)):
         return t, nevals, STATUS_NONFINITE
 
     # Collision-time rule; for the Aarseth criterion it bootstraps the first step, since
@@ -226,7 +199,7 @@ def _hermite_system(x, v, m, t_start, t_end, eta, max_steps, criterion):
                 x1 = x[i, k] + (v[i, k] + v1) * half_dt + (a0[i, k] - a1[i, k]) * dt2_12
                 vp[i, k] = v1
                 xp[i, k] = x1
-        if not (_all_finite(xp) and _all_finite(vp)):
+        if not (all_finite(xp) and all_finite(vp)):
             return t, nevals, STATUS_NONFINITE
 
         if criterion == CRITERION_AARSETH and not last:

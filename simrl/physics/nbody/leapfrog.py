@@ -23,40 +23,13 @@ import numpy as np
 from numba import njit, prange
 
 from simrl.physics.nbody import STATUS_NONFINITE, STATUS_OK, STATUS_STEP_LIMIT
-from simrl.physics.nbody.forces import accelerations
+from simrl.physics.nbody.forces import accelerations, all_finite
 
 # A step whose remainder to t_end exceeds dt by less than this (relative to dt, plus a few
 # ulps of t_end) is merged into one final step, so that round-off in ``t0 + k dt`` never
 # leaves a spurious tiny extra step (and force evaluation) at the end of a chunk.
 _LANDING_RTOL = 1e-9
 _EPS = 2.220446049250313e-16
-
-
-@njit(cache=True)
-def _has_coincident_bodies(pos):
-    """True when two bodies sit at exactly the same position.
-
-    The force kernels divide by r^2 and Numba's default (Python) error model raises
-    ZeroDivisionError there instead of producing inf/NaN, which would abort the whole
-    batch; such a system is flagged non-finite up front instead. Exact coincidence later
-    in a run (a measure-zero event) is not guarded against.
-    """
-    n = pos.shape[0]
-    for i in range(n):
-        for j in range(i + 1, n):
-            if pos[i, 0] == pos[j, 0] and pos[i, 1] == pos[j, 1] and pos[i, 2] == pos[j, 2]:
-                return True
-    return False
-
-
-@njit(cache=True)
-def _all_finite(arr):
-    """True when every entry of the 2-D array ``arr`` is finite."""
-    for i in range(arr.shape[0]):
-        for k in range(arr.shape[1]):
-            if not math.isfinite(arr[i, k]):
-                return False
-    return True
 
 
 @njit(cache=True)
@@ -69,7 +42,7 @@ def _leapfrog_system(x, v, m, t_start, t_end, dt, max_steps):
     for i in range(n):
         if not math.isfinite(m[i]):
             return t, 0, STATUS_NONFINITE
-    if not (_all_finite(x) and _all_finite(v)) or _has_coincident_bodies(x):
+    if not (all_finite(x) and all_finite(v)):
         return t, 0, STATUS_NONFINITE
     if not (t < t_end):
         return t, 0, STATUS_OK
@@ -81,7 +54,7 @@ def _leapfrog_system(x, v, m, t_start, t_end, dt, max_steps):
 
     accelerations(x, m, a0)
     nevals = 1
-    if not _all_finite(a0):
+    if not all_finite(a0):
         return t, nevals, STATUS_NONFINITE
 
     tol = _LANDING_RTOL * dt + 4.0 * _EPS * max(abs(t_start), abs(t_end))
@@ -105,7 +78,7 @@ def _leapfrog_system(x, v, m, t_start, t_end, dt, max_steps):
         for i in range(n):
             for k in range(3):
                 vn[i, k] += a1[i, k] * half_h
-        if not (_all_finite(xn) and _all_finite(vn)):
+        if not (all_finite(xn) and all_finite(vn)):
             return t, nevals, STATUS_NONFINITE
         for i in range(n):
             for k in range(3):
