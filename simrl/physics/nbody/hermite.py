@@ -41,6 +41,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from simrl.physics.nbody.compile import serial_and_parallel
 from simrl.physics.nbody import STATUS_NONFINITE, STATUS_OK, STATUS_STEP_LIMIT
 from simrl.physics.nbody.forces import accelerations_and_jerks, all_finite
 
@@ -240,6 +241,5 @@ def _integrate_hermite(pos, vel, mass, time, t_end, param, step_state, max_steps
         status[b] = st
 
 
-integrate_hermite_serial = njit(cache=True)(_integrate_hermite)
-integrate_hermite_parallel = njit(cache=True, parallel=True)(_integrate_hermite)
+integrate_hermite_serial, integrate_hermite_parallel = serial_and_parallel(_integrate_hermite)
 integrate_hermite = integrate_hermite_serial

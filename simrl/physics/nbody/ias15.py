@@ -88,6 +88,7 @@ from decimal import Decimal, localcontext
 import numpy as np
 from numba import njit, prange
 
+from simrl.physics.nbody.compile import serial_and_parallel
 from simrl.physics.nbody import STATUS_NONFINITE, STATUS_OK, STATUS_STEP_LIMIT
 from simrl.physics.nbody.forces import accelerations, all_finite
 
@@ -521,8 +522,7 @@ def _integrate_ias15(pos, vel, mass, time, t_end, param, step_state, max_steps, 
         status[s] = st
 
 
-integrate_ias15_serial = njit(cache=True)(_integrate_ias15)
-integrate_ias15_parallel = njit(cache=True, parallel=True)(_integrate_ias15)
+integrate_ias15_serial, integrate_ias15_parallel = serial_and_parallel(_integrate_ias15)
 integrate_ias15 = integrate_ias15_serial
 
 

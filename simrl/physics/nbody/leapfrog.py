@@ -22,6 +22,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from simrl.physics.nbody.compile import serial_and_parallel
 from simrl.physics.nbody import STATUS_NONFINITE, STATUS_OK, STATUS_STEP_LIMIT
 from simrl.physics.nbody.forces import accelerations, all_finite
 
@@ -106,6 +107,5 @@ def _integrate_leapfrog(pos, vel, mass, time, t_end, param, step_state, max_step
         status[b] = st
 
 
-integrate_leapfrog_serial = njit(cache=True)(_integrate_leapfrog)
-integrate_leapfrog_parallel = njit(cache=True, parallel=True)(_integrate_leapfrog)
+integrate_leapfrog_serial, integrate_leapfrog_parallel = serial_and_parallel(_integrate_leapfrog)
 integrate_leapfrog = integrate_leapfrog_serial
