@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import simrl  # noqa: F401
-from simrl.evaluation import baseline_policies, evaluate_on_seeds, fixed_parameter_policy, summarise
+from simrl.evaluation import ConstantActionPolicy, baseline_policies, evaluate_on_seeds, fixed_parameter_policy, summarise
 from simrl.evaluation.report import atomic_write_bytes, nearest_cost_comparison
 from simrl.evaluation.rollout import EpisodeRecord
 
@@ -39,6 +39,20 @@ def test_threebody_baselines_are_the_grid_plus_eta_003():
     assert baseline_policies("simrl/Unknown-v0", {}) == []
     with pytest.raises(ValueError, match="positive"):
         fixed_parameter_policy(0.0)
+
+
+def test_a_policy_that_always_plays_grid_action_k_ties_exactly_with_baseline_k():
+    # Regression: baselines once went through the continuous action (log10 in float32), whose
+    # parameter differs in the 7th digit; in the round-off regime that changed the final error.
+    seeds = [1000000, 1000001, 1000002]
+    kwargs = {"episode_steps": 30}
+    baseline = next(p for p in baseline_policies(ENV_ID, kwargs) if p.name == "fixed 0.000464")
+    trained_like = ConstantActionPolicy(name="always 2", action=np.int64(2))
+    a = evaluate_on_seeds(ENV_ID, baseline, seeds, kwargs)
+    b = evaluate_on_seeds(ENV_ID, trained_like, seeds, kwargs)
+    for ra, rb in zip(a, b):
+        assert ra.final_info["energy_error"] == rb.final_info["energy_error"]
+        assert ra.final_info["total_force_evaluations"] == rb.final_info["total_force_evaluations"]
 
 
 def _record(policy, cost, error):

@@ -66,13 +66,25 @@ def fixed_parameter_policy(value: float, name: str | None = None) -> ConstantAct
 
 
 def threebody_baselines(env_kwargs: dict[str, Any], extra_values: tuple[float, ...] = (0.03,)) -> list[ConstantActionPolicy]:
-    """Every fixed parameter of the discrete grid plus ``extra_values`` (default: eta = 0.03)."""
+    """Every fixed parameter of the discrete grid plus ``extra_values`` (default: eta = 0.03).
+
+    Grid values are played as their discrete action, so that a trained discrete policy and
+    the baseline use bit-identical parameters (through the continuous action, log10 in float32,
+    the parameter differs in the 7th digit, and in the round-off-dominated regime that alone
+    changes the final energy error by tens of percent). Off-grid values use the continuous action.
+    """
     from simrl.envs.threebody_core import ThreeBodySettings
 
-    settings = ThreeBodySettings(**env_kwargs)
-    values = sorted(set(float(v) for v in settings.parameter_values) | set(extra_values))
+    settings = ThreeBodySettings(**{**env_kwargs, "action_type": "discrete"})
+    grid = [float(v) for v in settings.parameter_values]
+    by_value = [
+        (v, ConstantActionPolicy(name=f"fixed {v:.3g}", action=np.int64(k), env_overrides={"action_type": "discrete"}))
+        for k, v in enumerate(grid)
+    ]
     low, high = settings.action_range
-    return [fixed_parameter_policy(v) for v in values if low <= v <= high]
+    extras = [v for v in extra_values if low <= v <= high and not np.isclose(grid, v, rtol=1e-9).any()]
+    by_value += [(v, fixed_parameter_policy(v)) for v in extras]
+    return [policy for _, policy in sorted(by_value, key=lambda pair: pair[0])]
 
 
 #: Baseline-policy factories per environment id (called with the environment's kwargs).
