@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 import pytest
 
+import nbody_cases
+from nbody_cases import MAX_STEPS, check_batched_equals_single_and_parallel, kepler_binary, mixed_batch
 from simrl.physics.nbody import STATUS_NONFINITE, STATUS_OK, STATUS_STEP_LIMIT
 from simrl.physics.nbody.forces import total_energy
 from simrl.physics.nbody.hermite import (
@@ -19,27 +22,11 @@ from simrl.physics.nbody.hermite import (
 from simrl.physics.nbody.initial_conditions import (
     FIGURE8_PERIOD,
     figure8_initial_conditions,
-    paper_initial_conditions,
     pythagorean_initial_conditions,
-    random_initial_conditions,
 )
-
-MAX_STEPS = 10**7
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def kepler_binary(e, m1=0.6, m2=0.4, a=1.0):
-    """Two bodies at pericentre of a Kepler orbit (COM frame); returns pos, vel, mass, period."""
-    total = m1 + m2
-    r = a * (1.0 - e)
-    v = math.sqrt(total * (1.0 + e) / (a * (1.0 - e)))  # vis-viva at pericentre
-    rel = np.array([r, 0.0, 0.0])
-    vrel = np.array([0.0, v, 0.0])
-    pos = np.array([-m2 / total * rel, m1 / total * rel])
-    vel = np.array([-m2 / total * vrel, m1 / total * vrel])
-    return pos, vel, np.array([m1, m2]), 2.0 * math.pi * math.sqrt(a**3 / total)
 
 
 def kepler_solution(t, e, m1=0.6, m2=0.4, a=1.0):
@@ -66,24 +53,9 @@ def kepler_solution(t, e, m1=0.6, m2=0.4, a=1.0):
     return pos, vel
 
 
-def run_batch(pos, vel, mass, t_end, param, criterion=0, time=None, max_steps=MAX_STEPS, fn=integrate_hermite):
-    """Call a Hermite kernel on batched copies; returns (pos, vel, time, force_evals, status)."""
-    pos = np.array(pos, dtype=np.float64)
-    vel = np.array(vel, dtype=np.float64)
-    mass = np.array(mass, dtype=np.float64)
-    b = pos.shape[0]
-    time = np.zeros(b) if time is None else np.array(time, dtype=np.float64)
-    t_end = np.broadcast_to(np.asarray(t_end, dtype=np.float64), (b,)).copy()
-    param = np.broadcast_to(np.asarray(param, dtype=np.float64), (b,)).copy()
-    force_evals = np.full(b, -1, dtype=np.int64)
-    status = np.full(b, -1, dtype=np.int64)
-    fn(pos, vel, mass, time, t_end, param, np.zeros(b), max_steps, force_evals, status, criterion)
-    return pos, vel, time, force_evals, status
-
-
-def run_one(pos, vel, mass, t_end, param, criterion=0, **kw):
-    p, v, t, fe, st = run_batch(pos[None], vel[None], mass[None], t_end, param, criterion, **kw)
-    return p[0], v[0], t[0], fe[0], st[0]
+# (pos, vel, mass, t_end, eta[, criterion], time=..., max_steps=...): the dispatching kernel.
+run_batch = functools.partial(nbody_cases.run_batch, fn=integrate_hermite)
+run_one = functools.partial(nbody_cases.run_one, fn=integrate_hermite)
 
 
 def fitted_slope(x, y):
@@ -258,34 +230,23 @@ def test_matches_numpy_reference_and_counts_force_evaluations(criterion, eta):
 
 
 def _mixed_batch():
-    rng = np.random.default_rng(7)
-    systems = [
-        pythagorean_initial_conditions(),
-        figure8_initial_conditions(),
-        paper_initial_conditions(rng),
-        random_initial_conditions(rng),
-    ]
-    pos = np.stack([s[0] for s in systems])
-    vel = np.stack([s[1] for s in systems])
-    mass = np.stack([s[2] for s in systems])
-    t_end = np.array([1.3, 2.0, 0.77, 0.5])
-    param = np.array([0.01, 0.03, 0.02, 0.005])
-    return pos, vel, mass, t_end, param
+    return *mixed_batch(7), np.array([0.01, 0.03, 0.02, 0.005])
 
 
 @pytest.mark.parametrize("criterion", [CRITERION_COLLISION_TIME, CRITERION_AARSETH])
 def test_batched_call_equals_single_calls_bitwise_and_parallel_equals_serial(criterion):
     pos, vel, mass, t_end, param = _mixed_batch()
-    batched = run_batch(pos, vel, mass, t_end, param, criterion, fn=integrate_hermite_serial)
-    parallel = run_batch(pos, vel, mass, t_end, param, criterion, fn=integrate_hermite_parallel)
-    for name, a, b in zip(("pos", "vel", "time", "force_evals", "status"), batched, parallel):
-        assert np.array_equal(a, b), name
-    for b in range(pos.shape[0]):
-        single = run_batch(pos[b : b + 1], vel[b : b + 1], mass[b : b + 1], t_end[b], param[b], criterion)
-        for name, whole, one in zip(("pos", "vel", "time", "force_evals", "status"), batched, single):
-            assert np.array_equal(whole[b : b + 1], one), (b, name)
-    assert np.all(batched[4] == STATUS_OK)
-    assert np.array_equal(batched[2], t_end)
+    check_batched_equals_single_and_parallel(
+        pos,
+        vel,
+        mass,
+        t_end,
+        param,
+        criterion,
+        serial=integrate_hermite_serial,
+        parallel=integrate_hermite_parallel,
+        single=integrate_hermite,
+    )
 
 
 def test_default_criterion_is_collision_time():
@@ -357,4 +318,4 @@ def test_step_cap_gives_status_1_and_can_resume(criterion):
 def test_invalid_criterion_raises():
     pos, vel, mass = pythagorean_initial_conditions()
     with pytest.raises(ValueError, match="criterion"):
-        run_one(pos, vel, mass, 1.0, 0.03, criterion=2)
+        run_one(pos, vel, mass, 1.0, 0.03, 2)  # criterion 2

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from nbody_cases import kepler_binary
 from simrl.physics.nbody import STATUS_NONFINITE, STATUS_OK, STATUS_STEP_LIMIT
 from simrl.physics.nbody.forces import total_energy
 from simrl.physics.nbody.ias15 import (
@@ -182,15 +183,9 @@ def test_chunked_integration_keeps_step_and_accuracy(pythagorean_t70):
 
 # ---------------------------------------------------------------------------- Kepler orbit
 def test_kepler_one_period_matches_analytic():
-    m1, m2, a, e = 1.0, 0.5, 1.0, 0.5
-    mtot = m1 + m2
-    rp = a * (1.0 - e)
-    vp = math.sqrt(mtot * (1.0 + e) / rp)
-    period = 2.0 * math.pi * math.sqrt(a**3 / mtot)
-    rel_x, rel_v = np.array([rp, 0.0, 0.0]), np.array([0.0, vp, 0.0])
-    pos = np.array([-m2 / mtot * rel_x, m1 / mtot * rel_x])
-    vel = np.array([-m2 / mtot * rel_v, m1 / mtot * rel_v])
-    mass = np.array([m1, m2])
+    a, e = 1.0, 0.5
+    pos, vel, mass, period = kepler_binary(e, m1=1.0, m2=0.5, a=a)
+    vp = vel[1, 1] - vel[0, 1]  # relative speed at pericentre
     P, V, M = pos[None].copy(), vel[None].copy(), mass[None].copy()
     time, _, _, status = run(P, V, M, period)
     assert status[0] == STATUS_OK and time[0] == period

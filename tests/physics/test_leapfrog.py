@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import math
+import functools
 
 import numpy as np
 import pytest
 
+import nbody_cases
+from nbody_cases import check_batched_equals_single_and_parallel, kepler_binary, mixed_batch
 from simrl.physics.nbody import STATUS_NONFINITE, STATUS_OK, STATUS_STEP_LIMIT
 from simrl.physics.nbody.forces import total_energy
 from simrl.physics.nbody.initial_conditions import (
     figure8_initial_conditions,
-    paper_initial_conditions,
     pythagorean_initial_conditions,
-    random_initial_conditions,
 )
 from simrl.physics.nbody.leapfrog import (
     integrate_leapfrog,
@@ -21,39 +21,9 @@ from simrl.physics.nbody.leapfrog import (
     integrate_leapfrog_serial,
 )
 
-MAX_STEPS = 10**7
-FIELDS = ("pos", "vel", "time", "force_evals", "status")
-
-
-def kepler_binary(e, m1=0.6, m2=0.4, a=1.0):
-    """Two bodies at pericentre of a Kepler orbit (COM frame); returns pos, vel, mass, period."""
-    total = m1 + m2
-    r = a * (1.0 - e)
-    v = math.sqrt(total * (1.0 + e) / (a * (1.0 - e)))  # vis-viva at pericentre
-    rel = np.array([r, 0.0, 0.0])
-    vrel = np.array([0.0, v, 0.0])
-    pos = np.array([-m2 / total * rel, m1 / total * rel])
-    vel = np.array([-m2 / total * vrel, m1 / total * vrel])
-    return pos, vel, np.array([m1, m2]), 2.0 * math.pi * math.sqrt(a**3 / total)
-
-
-def run_batch(pos, vel, mass, t_end, dt, time=None, max_steps=MAX_STEPS, fn=integrate_leapfrog):
-    pos = np.array(pos, dtype=np.float64)
-    vel = np.array(vel, dtype=np.float64)
-    mass = np.array(mass, dtype=np.float64)
-    b = pos.shape[0]
-    time = np.zeros(b) if time is None else np.array(time, dtype=np.float64)
-    t_end = np.broadcast_to(np.asarray(t_end, dtype=np.float64), (b,)).copy()
-    dt = np.broadcast_to(np.asarray(dt, dtype=np.float64), (b,)).copy()
-    force_evals = np.full(b, -1, dtype=np.int64)
-    status = np.full(b, -1, dtype=np.int64)
-    fn(pos, vel, mass, time, t_end, dt, np.zeros(b), max_steps, force_evals, status)
-    return pos, vel, time, force_evals, status
-
-
-def run_one(pos, vel, mass, t_end, dt, **kw):
-    p, v, t, fe, st = run_batch(pos[None], vel[None], mass[None], t_end, dt, **kw)
-    return p[0], v[0], t[0], fe[0], st[0]
+# (pos, vel, mass, t_end, dt, time=..., max_steps=...): the dispatching kernel.
+run_batch = functools.partial(nbody_cases.run_batch, fn=integrate_leapfrog)
+run_one = functools.partial(nbody_cases.run_one, fn=integrate_leapfrog)
 
 
 def _np_acc(x, m):
@@ -136,27 +106,18 @@ def test_force_evals_and_exact_landing_across_chunks():
 
 
 def test_batched_call_equals_single_calls_bitwise_and_parallel_equals_serial():
-    rng = np.random.default_rng(3)
-    systems = [
-        pythagorean_initial_conditions(),
-        figure8_initial_conditions(),
-        paper_initial_conditions(rng),
-        random_initial_conditions(rng),
-    ]
-    pos = np.stack([s[0] for s in systems])
-    vel = np.stack([s[1] for s in systems])
-    mass = np.stack([s[2] for s in systems])
-    t_end = np.array([1.3, 2.0, 0.77, 0.5])
+    pos, vel, mass, t_end = mixed_batch(3)
     dt = np.array([1e-3, 1e-2, 3e-3, 7e-4])
-    serial = run_batch(pos, vel, mass, t_end, dt, fn=integrate_leapfrog_serial)
-    parallel = run_batch(pos, vel, mass, t_end, dt, fn=integrate_leapfrog_parallel)
-    for name, a, b in zip(FIELDS, serial, parallel):
-        assert np.array_equal(a, b), name
-    for b in range(4):
-        single = run_batch(pos[b : b + 1], vel[b : b + 1], mass[b : b + 1], t_end[b], dt[b])
-        for name, whole, one in zip(FIELDS, serial, single):
-            assert np.array_equal(whole[b : b + 1], one), (b, name)
-    assert np.all(serial[4] == STATUS_OK) and np.array_equal(serial[2], t_end)
+    check_batched_equals_single_and_parallel(
+        pos,
+        vel,
+        mass,
+        t_end,
+        dt,
+        serial=integrate_leapfrog_serial,
+        parallel=integrate_leapfrog_parallel,
+        single=integrate_leapfrog,
+    )
 
 
 def test_nan_input_gives_status_2():

@@ -95,6 +95,26 @@ def all_finite(arr):
     return True
 
 
+@njit(cache=True)
+def valid_start(x, v, m, t, t_end, param):
+    """True when one system can be integrated: finite ``t`` and ``t_end``, a positive finite
+    step parameter ``param`` and finite masses ``m``, positions ``x`` and velocities ``v``.
+
+    The start check of the kernels whose step parameter must be positive (Hermite eta,
+    leapfrog dt); they give status 2 where it is False. IAS15 has its own, since its
+    ``epsilon = 0`` is valid (fixed-step mode).
+    """
+    return (
+        math.isfinite(t)
+        and math.isfinite(t_end)
+        and math.isfinite(param)
+        and param > 0.0
+        and all_finite(m)
+        and all_finite(x)
+        and all_finite(v)
+    )
+
+
 @njit(cache=True, error_model="numpy")
 def total_energy(pos, vel, mass):
     """Kinetic plus potential energy of one system, E = sum m v^2 / 2 - sum_{i<j} m_i m_j / r_ij."""

@@ -43,7 +43,7 @@ from numba import njit, prange
 
 from simrl.physics.nbody.compile import serial_and_parallel
 from simrl.physics.nbody import STATUS_NONFINITE, STATUS_OK, STATUS_STEP_LIMIT
-from simrl.physics.nbody.forces import accelerations_and_jerks, all_finite
+from simrl.physics.nbody.forces import accelerations_and_jerks, all_finite, valid_start
 
 CRITERION_COLLISION_TIME = 0
 CRITERION_AARSETH = 1
@@ -136,17 +136,12 @@ def _hermite_system(x, v, m, t_start, t_end, eta, max_steps, criterion):
     once here (per system per call); the step loop itself allocates nothing.
     """
     t = t_start
-    if not (math.isfinite(t) and math.isfinite(t_end) and math.isfinite(eta) and eta > 0.0):
-        return t, 0, STATUS_NONFINITE
-    n = x.shape[0]
-    for i in range(n):
-        if not math.isfinite(m[i]):
-            return t, 0, STATUS_NONFINITE
-    if not (all_finite(x) and all_finite(v)):
+    if not valid_start(x, v, m, t, t_end, eta):
         return t, 0, STATUS_NONFINITE
     if not (t < t_end):
         # Already at (or past) the target: nothing to do, no force evaluation.
         return t, 0, STATUS_OK
+    n = x.shape[0]
 
     a0 = np.empty((n, 3))
     j0 = np.empty((n, 3))

@@ -17,14 +17,12 @@ and stops; its ``pos``/``vel``/``time`` are left at the last finite state.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit, prange
 
 from simrl.physics.nbody.compile import serial_and_parallel
 from simrl.physics.nbody import STATUS_NONFINITE, STATUS_OK, STATUS_STEP_LIMIT
-from simrl.physics.nbody.forces import accelerations, all_finite
+from simrl.physics.nbody.forces import accelerations, all_finite, valid_start
 
 # A step whose remainder to t_end exceeds dt by less than this (relative to dt, plus a few
 # ulps of t_end) is merged into one final step, so that round-off in ``t0 + k dt`` never
@@ -37,16 +35,11 @@ _EPS = 2.220446049250313e-16
 def _leapfrog_system(x, v, m, t_start, t_end, dt, max_steps):
     """Integrate one system in place; returns ``(time reached, force evaluations, status)``."""
     t = t_start
-    if not (math.isfinite(t) and math.isfinite(t_end) and math.isfinite(dt) and dt > 0.0):
-        return t, 0, STATUS_NONFINITE
-    n = x.shape[0]
-    for i in range(n):
-        if not math.isfinite(m[i]):
-            return t, 0, STATUS_NONFINITE
-    if not (all_finite(x) and all_finite(v)):
+    if not valid_start(x, v, m, t, t_end, dt):
         return t, 0, STATUS_NONFINITE
     if not (t < t_end):
         return t, 0, STATUS_OK
+    n = x.shape[0]
 
     a0 = np.empty((n, 3))
     a1 = np.empty((n, 3))
