@@ -1,0 +1,17 @@
+"""The runnable examples in public docstrings stay runnable."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["simrl", "simrl.envs.threebody", "simrl.agents.sb3_vec_env", "simrl.agents.paper_dqn"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples_run(name):
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0, f"{name} has no docstring example"
+    assert result.failed == 0
