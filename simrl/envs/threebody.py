@@ -202,6 +202,9 @@ class ThreeBodyVectorEnv(VectorEnv):
     reward, done flags repeated) until the next ``reset`` -- used to evaluate one episode
     per seed. Info values are arrays of length ``num_envs``.
 
+    ``reset(options={"reset_mask": mask})`` resets only the sub-environments where ``mask`` is
+    True; ``options={"initial_conditions": (pos, vel, mass)}`` starts every reset one from them.
+
     >>> import gymnasium as gym, simrl
     >>> envs = gym.make_vec("simrl/ThreeBody-v0", num_envs=16)
     >>> obs, info = envs.reset(seed=0)
