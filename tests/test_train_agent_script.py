@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
+from simrl.evaluation import EPISODE_COLUMNS, read_episodes
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 SCRIPT = ROOT / "scripts" / "train_agent.py"
@@ -63,6 +65,12 @@ def test_small_training_run_writes_model_and_evaluation(tmp_path, agent):
     assert names[0] == agent and "fixed 0.03" in names and len(names) == 12
     assert all(s["episodes"] == 4 for s in summary["summaries"])
     assert (tmp_path / "evaluation" / "front.png").stat().st_size > 1000
+    episodes = read_episodes(tmp_path)
+    assert list(episodes.columns[: len(EPISODE_COLUMNS)]) == list(EPISODE_COLUMNS)
+    assert len(episodes) == 12 * 4 and set(episodes.loc[~episodes["is_baseline"], "policy"]) == {agent}
+    assert set(episodes["agent"]) == {agent} and set(episodes["run"]) == {str(tmp_path.resolve())}
+    run_info = json.loads((tmp_path / "run_info.json").read_text())
+    assert run_info["status"] == "complete" and run_info["agent"] == agent and run_info["num_timesteps"] >= 512
     assert "median force evaluations" in result.stdout
     assert list((tmp_path / "tensorboard").rglob("events.out.tfevents*"))
     if agent == "ppo":

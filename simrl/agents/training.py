@@ -1,26 +1,35 @@
 """Train an agent on a simrl environment, then evaluate it against the environment's baselines.
 
-``scripts/train_agent.py`` is a thin Hydra front-end to :func:`train_and_evaluate`; the
-function takes a plain mapping, so it is equally usable from a notebook or a test.
+``scripts/train_agent.py`` is a thin Hydra front-end to :func:`train_and_evaluate`, and
+``scripts/evaluate.py`` one to :func:`evaluate_saved_run`; both evaluate through
+:func:`evaluate_trained_model`, so a re-evaluation writes exactly the tables of the training
+run. The functions take plain mappings, so they are equally usable from a notebook or a test.
 
 Run folder layout::
 
     <run_dir>/
+      .hydra/config.yaml      the composed config (what evaluate_saved_run reads back)
+      run_info.json           status "training" while training; "complete" (or "failed") after
       tensorboard/            SB3 / agent scalars (tensorboard --logdir <run_dir>)
       checkpoints/            periodic model checkpoints
       eval_callback/          EvalCallback's evaluations.npz and best_model.zip
-      final_model.zip         the trained model
-      evaluation/             episodes.csv, summary.csv, summary.json, front.png
+      final_model.zip         the trained model (written atomically)
+      evaluation/             episodes.parquet, summary.csv, summary.json, front.png
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import socket
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
-from simrl.agents.factory import build_agent, resolve_device
+import simrl
+from simrl.agents.factory import build_agent, load_class, resolve_device
 from simrl.agents.sb3_vec_env import make_sb3_vec_env
 from simrl.evaluation import (
     ModelPolicy,
@@ -31,6 +40,7 @@ from simrl.evaluation import (
     summarise,
     write_results,
 )
+from simrl.evaluation.report import RunIdentity, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +62,59 @@ def train_and_evaluate(cfg: Mapping[str, Any], run_dir: str | Path) -> dict[str,
     """Train ``cfg["agent"]`` on ``cfg["env"]`` and evaluate it; returns the evaluation summary.
 
     ``cfg`` has the structure of ``configs/config.yaml`` (a resolved plain dict).
+    ``<run_dir>/run_info.json`` says ``"status": "training"`` from the start and ``"complete"``
+    once ``final_model.zip`` is saved (``"failed"`` / ``"interrupted"`` on an exception), so a
+    run killed outright still says ``"training"``.
     """
-    from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
-
     run_dir = Path(run_dir)
     env_cfg, agent_cfg = cfg["env"], cfg["agent"]
     _check_seeds(cfg)
     device = resolve_device(cfg["device"])
     env_kwargs = dict(env_cfg.get("kwargs") or {})
     log.info("training %s on %s with %d envs on %s", agent_cfg["name"], env_cfg["id"], cfg["n_envs"], device)
+    info: dict[str, Any] = {
+        "status": "training",
+        "run_dir": str(run_dir.resolve()),
+        "env": env_cfg["id"],
+        "env_name": env_cfg["name"],
+        "agent": agent_cfg["name"],
+        "agent_class": agent_cfg["class_path"],
+        "seed": int(cfg["seed"]),
+        "total_timesteps": int(cfg["total_timesteps"]),
+        "n_envs": int(cfg["n_envs"]),
+        "device": device,
+        "simrl_version": simrl.__version__,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "started_at": _now(),
+    }
+    write_run_info(run_dir, info)
+    try:
+        model, train_seconds = _train(cfg, run_dir, device, env_kwargs)
+    except BaseException as exc:
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        write_run_info(run_dir, {**info, "status": status, "error": repr(exc), "finished_at": _now()})
+        raise
+    write_run_info(run_dir, {
+        **info,
+        "status": "complete",
+        "train_seconds": train_seconds,
+        "num_timesteps": int(getattr(model, "num_timesteps", 0)),
+        "model": "final_model.zip",
+        "finished_at": _now(),
+    })  # fmt: skip
 
+    result: dict[str, Any] = {"train_seconds": train_seconds, "run_dir": str(run_dir)}
+    if cfg["evaluation"]["enabled"]:
+        result.update(evaluate_trained_model(model, cfg, run_dir))
+    return result
+
+
+def _train(cfg: Mapping[str, Any], run_dir: Path, device: str, env_kwargs: dict[str, Any]) -> tuple[Any, float]:
+    """Build the agent, learn, save ``final_model.zip`` atomically; returns the model and the seconds taken."""
+    from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
+
+    env_cfg, agent_cfg = cfg["env"], cfg["agent"]
     train_env = make_sb3_vec_env(env_cfg["id"], cfg["n_envs"], seed=cfg["seed"], **env_kwargs)
     model = build_agent(
         agent_cfg["class_path"],
@@ -94,35 +147,93 @@ def train_and_evaluate(cfg: Mapping[str, Any], run_dir: str | Path) -> dict[str,
             ),
         ]
     start = time.perf_counter()
-    model.learn(total_timesteps=int(cfg["total_timesteps"]), callback=callbacks or None, progress_bar=cfg["progress_bar"])
-    train_seconds = time.perf_counter() - start
-    model.save(str(run_dir / "final_model.zip"))
-    train_env.close()
-    if eval_env is not None:
-        eval_env.close()
+    try:
+        model.learn(
+            total_timesteps=int(cfg["total_timesteps"]), callback=callbacks or None, progress_bar=cfg["progress_bar"]
+        )
+        train_seconds = time.perf_counter() - start
+        _save_atomically(model, run_dir / "final_model.zip")
+    finally:
+        train_env.close()
+        if eval_env is not None:
+            eval_env.close()
+    return model, train_seconds
 
-    result: dict[str, Any] = {"train_seconds": train_seconds, "run_dir": str(run_dir)}
-    if cfg["evaluation"]["enabled"]:
-        result.update(evaluate_trained_model(model, agent_cfg["name"], cfg, run_dir / "evaluation"))
-    return result
+
+def _save_atomically(model: Any, path: Path) -> None:
+    """``model.save`` to a temporary ``.zip`` in the same folder, then ``os.replace``: never half-written."""
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.zip")
+    try:
+        model.save(str(tmp))
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
-def evaluate_trained_model(model: Any, name: str, cfg: Mapping[str, Any], out_dir: str | Path) -> dict[str, Any]:
-    """Evaluate ``model`` and every baseline of the environment on the held-out seeds; write and print the table."""
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def write_run_info(run_dir: str | Path, info: Mapping[str, Any]) -> None:
+    """Write ``<run_dir>/run_info.json`` atomically."""
+    atomic_write_text(Path(run_dir) / "run_info.json", json.dumps(dict(info), indent=2) + "\n")
+
+
+def read_run_info(run_dir: str | Path) -> dict[str, Any] | None:
+    """``<run_dir>/run_info.json`` as a dict, or None when the run has none."""
+    path = Path(run_dir) / "run_info.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def run_identity(cfg: Mapping[str, Any], run_dir: str | Path) -> RunIdentity:
+    """The run columns of the episodes table: absolute run folder, env id and name, agent, training seed."""
+    return RunIdentity(
+        run=str(Path(run_dir).resolve()),
+        env=cfg["env"]["id"],
+        env_name=cfg["env"]["name"],
+        agent=cfg["agent"]["name"],
+        training_seed=int(cfg["seed"]),
+    )
+
+
+def evaluate_trained_model(
+    model: Any | None,
+    cfg: Mapping[str, Any],
+    run_dir: str | Path,
+    name: str | None = None,
+    out_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Evaluate ``model`` and every baseline of the environment on the held-out seeds; write and print the tables.
+
+    The one evaluation of both ``scripts/train_agent.py`` (right after training) and
+    ``scripts/evaluate.py`` (a saved run). ``model`` is played greedily under ``name``
+    (default: the agent's config name); ``model=None`` evaluates the baselines only. Files go
+    to ``out_dir`` (default ``<run_dir>/evaluation``): see :func:`simrl.evaluation.write_results`.
+    Deterministic: the same model and config give the same tables, except wall-time columns.
+    """
     env_cfg = cfg["env"]
     ev = cfg["evaluation"]
+    name = name or cfg["agent"]["name"]
+    out_dir = Path(out_dir) if out_dir is not None else Path(run_dir) / "evaluation"
     env_kwargs = {**dict(env_cfg.get("kwargs") or {}), **dict(env_cfg.get("evaluation_kwargs") or {})}
     seeds = list(range(ev["first_seed"], ev["first_seed"] + ev["n_seeds"]))
     baselines = baseline_policies(env_cfg["id"], env_kwargs)
-    policies = [ModelPolicy(name=name, model=model), *baselines]
+    baseline_names = [b.name for b in baselines]
+    if model is not None and name in baseline_names:
+        raise ValueError(f"the trained policy's name {name!r} is also a baseline's name")
+    policies = ([ModelPolicy(name=name, model=model)] if model is not None else []) + baselines
+    if not policies:
+        raise ValueError(f"nothing to evaluate: no model, and {env_cfg['id']} has no baselines")
     records = []
     for policy in policies:
         start = time.perf_counter()
         records += evaluate_on_seeds(env_cfg["id"], policy, seeds, env_kwargs)
         log.info("evaluated %-14s on %d seeds in %.1f s", policy.name, len(seeds), time.perf_counter() - start)
     summaries = summarise(records, env_cfg["cost_key"], env_cfg["error_key"])
-    comparison = nearest_cost_comparison(summaries, name, [b.name for b in baselines]) if baselines else {}
-    write_results(out_dir, records, summaries, extra={"comparison": comparison, "seeds": seeds},
+    comparison = nearest_cost_comparison(summaries, name, baseline_names) if model is not None and baselines else {}
+    write_results(out_dir, records, summaries, run_identity(cfg, run_dir), baselines=baseline_names,
+                  extra={"comparison": comparison, "seeds": seeds},
                   cost_label=env_cfg["cost_label"], error_label=env_cfg["error_label"])  # fmt: skip
     table = format_table(summaries, f"median {env_cfg['cost_label']}", f"median {env_cfg['error_label']}")
     print(table)
@@ -134,4 +245,81 @@ def evaluate_trained_model(model: Any, name: str, cfg: Mapping[str, Any], out_di
             f"beats it: {comparison['beats_nearest']}; dominated: {comparison['dominated']}"
         )
     print(f"\nresults written to {out_dir}")
-    return {"summaries": summaries, "comparison": comparison, "table": table}
+    return {"summaries": summaries, "comparison": comparison, "table": table, "out_dir": str(out_dir)}
+
+
+class RunDirError(Exception):
+    """A run folder lacks what an evaluation needs (its config or its model); the message names the path."""
+
+
+def load_run_config(run_dir: str | Path) -> dict[str, Any]:
+    """The resolved config of a run made by ``scripts/train_agent.py`` (``<run_dir>/.hydra/config.yaml``)."""
+    from omegaconf import OmegaConf
+
+    run_dir = Path(run_dir)
+    path = run_dir / ".hydra" / "config.yaml"
+    if not run_dir.is_dir():
+        raise RunDirError(f"run folder {run_dir} does not exist (looked for {run_dir.resolve()})")
+    if not path.is_file():
+        raise RunDirError(f"{run_dir} is not a training run: no config at {path} (scripts/train_agent.py writes it)")
+    return OmegaConf.to_container(OmegaConf.load(path), resolve=True)  # type: ignore[return-value]
+
+
+def load_trained_model(
+    cfg: Mapping[str, Any], run_dir: str | Path, model: str | Path = "final_model.zip", device: str = "auto"
+) -> Any:
+    """Load ``model`` (relative to ``run_dir``, or absolute) with the class of the run's agent config."""
+    run_dir = Path(run_dir)
+    path = run_dir / model
+    if not path.is_file():
+        hint = ""
+        info = read_run_info(run_dir)
+        if info is not None and info.get("status") != "complete":
+            hint += f"; run_info.json says status {info.get('status')!r}: the run ended before saving its model"
+        others = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*.zip") if not p.name.startswith("."))
+        if others:
+            hint += f"; models in the run folder: {', '.join(others)} (choose one with model=...)"
+        raise RunDirError(f"no model at {path}{hint}")
+    cls = load_class(cfg["agent"]["class_path"])
+    try:
+        return cls.load(str(path), device=resolve_device(device))
+    except Exception as exc:  # a truncated or foreign file
+        raise RunDirError(f"cannot load {path} as {cfg['agent']['class_path']}: {exc}") from exc
+
+
+def evaluate_saved_run(
+    run_dir: str | Path,
+    model: str | Path | None = "final_model.zip",
+    device: str = "auto",
+    n_seeds: int | None = None,
+    first_seed: int | None = None,
+    out_dir: str | Path | None = None,
+    policy_name: str | None = None,
+) -> dict[str, Any]:
+    """Re-evaluate a finished run with its own config (what ``scripts/evaluate.py`` does).
+
+    ``model`` is a file relative to ``run_dir`` (or absolute), or None for the baselines only.
+    By default the final model's tables go to ``<run_dir>/evaluation`` under the agent's name,
+    i.e. the training run's own tables are re-created; another model file (e.g.
+    ``eval_callback/best_model.zip``) goes to ``<run_dir>/evaluation_<stem>`` as
+    ``"<agent> (<stem>)"``, and the baselines alone to ``<run_dir>/evaluation_baselines``.
+    ``n_seeds`` / ``first_seed`` override the run's held-out seeds.
+    """
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir)
+    if n_seeds is not None:
+        cfg["evaluation"]["n_seeds"] = int(n_seeds)
+    if first_seed is not None:
+        cfg["evaluation"]["first_seed"] = int(first_seed)
+    _check_seeds(cfg)
+    agent = cfg["agent"]["name"]
+    if model is None:
+        loaded, default_out, default_name = None, run_dir / "evaluation_baselines", None
+    else:
+        loaded = load_trained_model(cfg, run_dir, model, device)
+        is_final = (run_dir / model).resolve() == (run_dir / "final_model.zip").resolve()
+        stem = Path(model).stem
+        default_out = run_dir / ("evaluation" if is_final else f"evaluation_{stem}")
+        default_name = agent if is_final else f"{agent} ({stem})"
+    return evaluate_trained_model(loaded, cfg, run_dir, name=policy_name or default_name,
+                                  out_dir=out_dir if out_dir is not None else default_out)  # fmt: skip

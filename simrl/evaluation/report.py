@@ -4,6 +4,11 @@ Each environment family names two final-info quantities, both "lower is better":
 ``cost`` (for ThreeBody: total force evaluations) and an ``error`` (final |dE/E0|).
 A policy is *dominated* when another has a median cost and a median error no larger,
 with at least one strictly smaller.
+
+Every evaluation writes the same files (:func:`write_results`): ``episodes.parquet``, the tidy
+per-episode table (one row per policy and held-out seed; schema in :data:`EPISODE_COLUMNS`,
+then one float column per final-info metric), ``summary.csv``, ``summary.json`` and
+``front.png``. Each file is written atomically, and ``episodes.parquet`` last.
 """
 
 from __future__ import annotations
@@ -16,9 +21,13 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Collection, Iterable, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
 
 from simrl.evaluation.rollout import EpisodeRecord
 
@@ -115,6 +124,15 @@ def format_table(summaries: Sequence[PolicySummary], cost_label: str = "median c
     return "\n".join(lines)
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file and ``os.replace``: never half-written."""
     atomic_write_bytes(path, text.encode("utf-8"))
@@ -126,6 +144,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the final file the usual mode
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -137,27 +156,134 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
+#: The identifying columns of ``episodes.parquet``, in order, with their Arrow types; every
+#: final-info metric of the environment follows as a float64 column (first-seen order).
+EPISODE_COLUMNS: dict[str, str] = {
+    "run": "string",  # the run folder's absolute path
+    "env": "string",  # environment id, e.g. simrl/ThreeBody-v0
+    "env_name": "string",  # environment config name, e.g. threebody
+    "agent": "string",  # agent config name, e.g. ppo
+    "training_seed": "int64",  # the run's training seed
+    "policy": "string",  # the trained agent's name or a baseline's, e.g. "fixed 0.001"
+    "is_baseline": "bool",
+    "seed": "int64",  # held-out evaluation seed
+    "episode": "int64",  # 0 .. n-1 within the policy
+    "return": "float64",
+    "length": "int64",
+    "terminated": "bool",
+    "truncated": "bool",
+}
+
+#: Metric columns that measure wall-clock time (they differ between otherwise identical evaluations).
+WALL_TIME_COLUMNS = ("total_wall_time", "wall_time", "evaluation_wall_time_share")
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    """What every row of a run's ``episodes.parquet`` says about the run it came from."""
+
+    run: str
+    env: str
+    env_name: str
+    agent: str
+    training_seed: int
+
+
+def episodes_table(
+    records: Sequence[EpisodeRecord], identity: RunIdentity, baselines: Collection[str] = ()
+) -> pa.Table:
+    """The tidy per-episode table as an Arrow table with the exact schema of ``episodes.parquet``.
+
+    ``episode`` counts each policy's records in order (0 .. n-1); a policy is a baseline when its
+    name is in ``baselines``. Metrics missing from some episode's final info are NaN.
+    """
+    import pyarrow as pa
+
+    metrics: list[str] = []
+    for r in records:
+        metrics += [k for k in r.final_info if k not in metrics]
+    clash = [k for k in metrics if k in EPISODE_COLUMNS]
+    if clash:
+        raise ValueError(f"final-info keys {clash} clash with the identifying columns of the episodes table")
+    baselines = set(baselines)
+    counters: dict[str, int] = {}
+    episode_index = []
+    for r in records:
+        episode_index.append(counters.get(r.policy, 0))
+        counters[r.policy] = episode_index[-1] + 1
+    n = len(records)
+    columns: dict[str, list[Any]] = {
+        "run": [identity.run] * n,
+        "env": [identity.env] * n,
+        "env_name": [identity.env_name] * n,
+        "agent": [identity.agent] * n,
+        "training_seed": [int(identity.training_seed)] * n,
+        "policy": [r.policy for r in records],
+        "is_baseline": [r.policy in baselines for r in records],
+        "seed": [int(r.seed) for r in records],
+        "episode": episode_index,
+        "return": [float(r.episode_return) for r in records],
+        "length": [int(r.length) for r in records],
+        "terminated": [bool(r.terminated) for r in records],
+        "truncated": [bool(r.truncated) for r in records],
+    }
+    for key in metrics:
+        columns[key] = [float(r.final_info.get(key, math.nan)) for r in records]
+    types = {**EPISODE_COLUMNS, **{k: "float64" for k in metrics}}
+    schema = pa.schema(
+        [pa.field(name, pa.type_for_alias(types[name]), nullable=False) for name in columns],
+        metadata={"simrl": json.dumps({"table": "episodes", "version": 1})},
+    )
+    return pa.Table.from_pydict(columns, schema=schema)
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    """``table`` serialised as a Parquet file (in memory, for an atomic write)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
+
+
+def read_episodes(path: str | os.PathLike) -> pd.DataFrame:
+    """Read ``episodes.parquet`` into pandas; ``path`` is the file, an evaluation folder or a run folder."""
+    import pandas as pd
+
+    path = Path(path)
+    if path.is_dir():
+        direct = path / "episodes.parquet"
+        path = direct if direct.exists() else path / "evaluation" / "episodes.parquet"
+    if not path.is_file():
+        raise FileNotFoundError(f"no episodes table at {path}")
+    return pd.read_parquet(path)
+
+
 def write_results(
     out_dir: str | os.PathLike,
     records: Sequence[EpisodeRecord],
     summaries: Sequence[PolicySummary],
+    identity: RunIdentity,
+    baselines: Collection[str] = (),
     extra: dict[str, Any] | None = None,
     cost_label: str = "cost",
     error_label: str = "error",
 ) -> dict[str, Path]:
-    """Write ``episodes.csv``, ``summary.csv``, ``summary.json`` and ``front.png`` into ``out_dir``."""
+    """Write ``summary.csv``, ``summary.json``, ``front.png`` and ``episodes.parquet`` into ``out_dir``.
+
+    Every file goes through a temporary file in ``out_dir`` and ``os.replace``; the episodes
+    table comes last, so that its presence means the evaluation finished.
+    """
     out = Path(out_dir)
-    rows = [r.as_row() for r in records]
-    fieldnames: list[str] = []
-    for row in rows:
-        fieldnames += [k for k in row if k not in fieldnames]
-    paths = {name: out / name for name in ("episodes.csv", "summary.csv", "summary.json", "front.png")}
-    atomic_write_text(paths["episodes.csv"], _csv(rows, fieldnames))
+    table = episodes_table(records, identity, baselines)  # fails before anything is written
+    paths = {name: out / name for name in ("summary.csv", "summary.json", "front.png", "episodes.parquet")}
     summary_rows = [{**asdict(s), "dominated_by": ";".join(s.dominated_by)} for s in summaries]
     atomic_write_text(paths["summary.csv"], _csv(summary_rows, list(summary_rows[0]) if summary_rows else []))
-    payload = {"summaries": [asdict(s) for s in summaries], **(extra or {})}
+    payload = {"run": asdict(identity), "summaries": [asdict(s) for s in summaries], **(extra or {})}
     atomic_write_text(paths["summary.json"], json.dumps(payload, indent=2, default=_json_default))
     atomic_write_bytes(paths["front.png"], plot_front(summaries, cost_label, error_label))
+    atomic_write_bytes(paths["episodes.parquet"], parquet_bytes(table))
     return paths
 
 
