@@ -778,7 +778,7 @@ def parallel_check_lines(checks: dict[str, Any]) -> list[str]:
             f"- Numba cache check ({c['integrator']}): after the serial kernel filled an empty cache, the parallel=True "
             "kernel " + ("still ran parallel code" if c["parallel_runs_parallel_code"] else "ran the cached SERIAL code")
             + ": the serial and parallel variants share one cache entry again (Numba's cache index ignores "
-            "`parallel`, numba#6845; simrl.physics.nbody.compile is meant to prevent this). The table above "
+            "`parallel`, numba#6845; simrl.physics.compile is meant to prevent this). The table above "
             "avoids it with separate cache directories."
         )  # fmt: skip
     return lines
@@ -956,7 +956,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = make_config(args)
     started = time.perf_counter()
     # Private Numba caches: this process compiles only serial kernels, the parallel worker only
-    # parallel ones, so the timings cannot be mixed up even if simrl.physics.nbody.compile's guard
+    # parallel ones, so the timings cannot be mixed up even if simrl.physics.compile's guard
     # against numba#6845 (cache index ignores `parallel`) ever regressed.
     cache_root = Path(tempfile.gettempdir()) / f"simrl-bench-numba-{os.getuid()}"
     os.environ["NUMBA_CACHE_DIR"] = str(cache_root / "serial")

@@ -7,7 +7,14 @@ import importlib
 
 import pytest
 
-MODULES = ["simrl", "simrl.envs.threebody", "simrl.agents.sb3_vec_env", "simrl.agents.paper_dqn"]
+MODULES = [
+    "simrl",
+    "simrl.envs.threebody",
+    "simrl.agents.sb3_vec_env",
+    "simrl.agents.paper_dqn",
+    "simrl.physics.turbulence",
+    "simrl.physics.ecology.predator_prey",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

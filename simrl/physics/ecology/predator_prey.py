@@ -119,7 +119,7 @@ from simrl.physics.ecology import (
     STATUS_POPULATION_CAP,
 )
 from simrl.physics.ecology.rng import randint, seed_state, uniform
-from simrl.physics.nbody.compile import serial_and_parallel
+from simrl.physics.compile import serial_and_parallel
 
 # Rows of the (4, C) animal arrays.
 X = 0

@@ -41,7 +41,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from simrl.physics.nbody.compile import serial_and_parallel
+from simrl.physics.compile import serial_and_parallel
 from simrl.physics.nbody import STATUS_NONFINITE, STATUS_OK, STATUS_STEP_LIMIT
 from simrl.physics.nbody.forces import accelerations_and_jerks, all_finite, valid_start
 
