@@ -76,3 +76,15 @@ def test_small_training_run_writes_model_and_evaluation(tmp_path, agent):
     if agent == "ppo":
         assert (tmp_path / "eval_callback" / "evaluations.npz").exists()
         assert list((tmp_path / "checkpoints").glob("*.zip"))
+
+
+def test_overlapping_seed_ranges_are_refused():
+    from simrl.agents.training import _check_seeds
+
+    ok = {"seed": 0, "n_envs": 16, "eval_callback": {"seed": 500000, "n_envs": 8},
+          "evaluation": {"first_seed": 1000000, "n_seeds": 100}}  # fmt: skip
+    _check_seeds(ok)
+    with pytest.raises(ValueError, match="training .* and EvalCallback"):
+        _check_seeds({**ok, "seed": 499990})
+    with pytest.raises(ValueError, match="held-out"):
+        _check_seeds({**ok, "evaluation": {"first_seed": 5, "n_seeds": 100}})

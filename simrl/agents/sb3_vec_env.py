@@ -43,13 +43,16 @@ class GymnasiumVecEnvAdapter(VecEnv):
     (4, 28)
     """
 
-    def __init__(self, vector_env: gymnasium.vector.VectorEnv) -> None:
+    def __init__(self, vector_env: gymnasium.vector.VectorEnv, reset_seed: int | None = None) -> None:
         mode = vector_env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
         if AutoresetMode(mode) != AutoresetMode.SAME_STEP:
             raise ValueError(
                 f"GymnasiumVecEnvAdapter needs a vector env with autoreset_mode SAME_STEP, got {mode!r}"
             )
         self.vector_env = vector_env
+        # With ``reset_seed`` every reset() restarts sub-environment i from seed reset_seed + i, so
+        # that repeated evaluations (SB3's EvalCallback) compare policies on the same initial conditions.
+        self.reset_seed = reset_seed
         self._actions: np.ndarray | None = None
         # VecEnv.__init__ calls get_attr("render_mode"), which reads self.vector_env: set it first.
         super().__init__(vector_env.num_envs, vector_env.single_observation_space, vector_env.single_action_space)
@@ -57,6 +60,8 @@ class GymnasiumVecEnvAdapter(VecEnv):
     def reset(self) -> np.ndarray:
         # SB3's VecEnv.seed()/set_options() store per-env values that apply at the next reset.
         seeds = self._seeds if any(s is not None for s in self._seeds) else None
+        if seeds is None and self.reset_seed is not None:
+            seeds = [self.reset_seed + i for i in range(self.num_envs)]
         options = self._options[0] if self._options and self._options[0] else None
         obs, infos = self.vector_env.reset(seed=seeds, options=options)
         self.reset_infos = _split_infos(infos, self.num_envs)
@@ -101,31 +106,60 @@ class GymnasiumVecEnvAdapter(VecEnv):
             return [indices]
         return list(indices)
 
+    def _all_indices(self, indices, what: str) -> list[int]:
+        chosen = self._indices_list(indices)
+        if sorted(chosen) != list(range(self.num_envs)):
+            # The sub-environments share one batched core and one settings object.
+            raise NotImplementedError(f"{what} on a subset of sub-environments is not supported by a batched env")
+        return chosen
+
+    def _owner(self, attr_name: str) -> Any:
+        """Environment settings (e.g. ``cost_weight``) live on ``vector_env.settings``."""
+        settings = getattr(self.vector_env, "settings", None)
+        if settings is not None and hasattr(settings, attr_name):
+            return settings
+        return self.vector_env
+
     def get_attr(self, attr_name: str, indices=None) -> list[Any]:
-        value = getattr(self.vector_env, attr_name)
+        value = getattr(self._owner(attr_name), attr_name)
         return [value for _ in self._indices_list(indices)]
 
     def set_attr(self, attr_name: str, value: Any, indices=None) -> None:
-        setattr(self.vector_env, attr_name, value)
+        self._all_indices(indices, "set_attr")
+        owner = self._owner(attr_name)
+        if not hasattr(owner, attr_name):
+            raise AttributeError(f"the vector env has no attribute {attr_name!r} to set")
+        setattr(owner, attr_name, value)
 
     def env_method(self, method_name: str, *method_args, indices=None, **method_kwargs) -> list[Any]:
+        self._all_indices(indices, "env_method")
         result = getattr(self.vector_env, method_name)(*method_args, **method_kwargs)
-        return [result for _ in self._indices_list(indices)]
+        return [result for _ in range(self.num_envs)]
 
     def env_is_wrapped(self, wrapper_class: type, indices=None) -> list[bool]:
         return [False for _ in self._indices_list(indices)]
 
 
-def make_sb3_vec_env(env_id: str, num_envs: int, seed: int | None = None, monitor: bool = True, **env_kwargs: Any):
+def make_sb3_vec_env(
+    env_id: str,
+    num_envs: int,
+    seed: int | None = None,
+    monitor: bool = True,
+    fixed_reset_seeds: bool = False,
+    **env_kwargs: Any,
+):
     """``gymnasium.make_vec`` with simrl's native batched env, adapted to SB3 and wrapped in ``VecMonitor``.
 
     ``VecMonitor`` adds ``info["episode"]`` so that ``evaluate_policy`` and ``EvalCallback``
-    see episode returns.
+    see episode returns. ``fixed_reset_seeds=True`` makes every ``reset()`` restart from
+    ``seed + i`` (for evaluation environments).
     """
     import simrl  # noqa: F401  (registers the environments)
 
     vector_env = gymnasium.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **env_kwargs)
-    venv: VecEnv = GymnasiumVecEnvAdapter(vector_env)
+    if fixed_reset_seeds and seed is None:
+        raise ValueError("fixed_reset_seeds=True needs a seed")
+    venv: VecEnv = GymnasiumVecEnvAdapter(vector_env, reset_seed=seed if fixed_reset_seeds else None)
     if seed is not None:
         venv.seed(seed)
     return VecMonitor(venv) if monitor else venv

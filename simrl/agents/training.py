@@ -46,16 +46,21 @@ log = logging.getLogger(__name__)
 
 
 def _check_seeds(cfg: Mapping[str, Any]) -> None:
-    train = set(range(cfg["seed"], cfg["seed"] + cfg["n_envs"]))
-    ecb = cfg["eval_callback"]
-    callback = set(range(ecb["seed"], ecb["seed"] + ecb["n_envs"]))
-    ev = cfg["evaluation"]
-    held_out = set(range(ev["first_seed"], ev["first_seed"] + ev["n_seeds"]))
-    if held_out & (train | callback):
-        raise ValueError(
-            "evaluation seeds overlap the training or EvalCallback seeds: "
-            f"evaluation.first_seed={ev['first_seed']}, seed={cfg['seed']}, eval_callback.seed={ecb['seed']}"
-        )
+    """Training, EvalCallback and held-out evaluation seed ranges must not overlap."""
+    ecb, ev = cfg["eval_callback"], cfg["evaluation"]
+    ranges = {
+        "training (seed .. seed + n_envs)": set(range(cfg["seed"], cfg["seed"] + cfg["n_envs"])),
+        "EvalCallback (eval_callback.seed ..)": set(range(ecb["seed"], ecb["seed"] + ecb["n_envs"])),
+        "held-out evaluation (evaluation.first_seed ..)": set(range(ev["first_seed"], ev["first_seed"] + ev["n_seeds"])),
+    }
+    names = list(ranges)
+    for a in range(len(names)):
+        for b in range(a + 1, len(names)):
+            if ranges[names[a]] & ranges[names[b]]:
+                raise ValueError(
+                    f"seed ranges overlap: {names[a]} and {names[b]} (seed={cfg['seed']}, "
+                    f"eval_callback.seed={ecb['seed']}, evaluation.first_seed={ev['first_seed']})"
+                )
 
 
 def train_and_evaluate(cfg: Mapping[str, Any], run_dir: str | Path) -> dict[str, Any]:
@@ -129,7 +134,7 @@ def _train(cfg: Mapping[str, Any], run_dir: Path, device: str, env_kwargs: dict[
     eval_env = None
     if agent_cfg.get("sb3_callbacks", True):
         ecb = cfg["eval_callback"]
-        eval_env = make_sb3_vec_env(env_cfg["id"], ecb["n_envs"], seed=ecb["seed"], **env_kwargs)
+        eval_env = make_sb3_vec_env(env_cfg["id"], ecb["n_envs"], seed=ecb["seed"], fixed_reset_seeds=True, **env_kwargs)
         callbacks = [
             CheckpointCallback(
                 save_freq=max(cfg["checkpoint_every"] // cfg["n_envs"], 1),

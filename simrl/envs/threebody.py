@@ -239,7 +239,10 @@ class ThreeBodyVectorEnv(VectorEnv):
         self._batch = ThreeBodyBatch(self.settings, self.num_envs)
         self._rngs: list[np.random.Generator] = [seeding.np_random(None)[0] for _ in range(self.num_envs)]
         self._done = np.ones(self.num_envs, dtype=bool)
-        self._last_done_flags: tuple[np.ndarray, np.ndarray] | None = None
+        self._ever_reset = np.zeros(self.num_envs, dtype=bool)
+        # DISABLED mode: the done flags a finished sub-environment keeps repeating.
+        self._final_terminated = np.zeros(self.num_envs, dtype=bool)
+        self._final_truncated = np.zeros(self.num_envs, dtype=bool)
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
         if seed is None:
@@ -252,23 +255,29 @@ class ThreeBodyVectorEnv(VectorEnv):
                 raise ValueError(f"reset(seed=list) needs {self.num_envs} seeds, got {len(seeds)}")
         if seed is not None:
             self._np_random, self._np_random_seed = seeding.np_random(seeds[0])
-        for i, s in enumerate(seeds):
-            if s is not None:
-                self._rngs[i] = seeding.np_random(s)[0]
         options = options or {}
         mask = np.asarray(options.get("reset_mask", np.ones(self.num_envs, dtype=bool)), dtype=bool)
+        if mask.shape != (self.num_envs,):
+            raise ValueError(f"options['reset_mask'] must be a boolean array of shape ({self.num_envs},), got {mask.shape}")
         for i in np.flatnonzero(mask):
+            # Only the sub-environments being reset are reseeded.
+            if seeds[i] is not None:
+                self._rngs[i] = seeding.np_random(seeds[i])[0]
             self._batch.reset_system(int(i), self._rngs[i], options.get("initial_conditions"))
         self._done[mask] = False
-        self._last_done_flags = None
+        self._ever_reset |= mask
+        self._final_terminated[mask] = False
+        self._final_truncated[mask] = False
         return self._batch.observations(), self._batch_info()
 
     def step(self, actions):
         actions = np.asarray(actions)
         if actions.shape != self.action_space.shape:
             raise ValueError(f"actions must have shape {self.action_space.shape}, got {actions.shape}")
-        if self._last_done_flags is None and self._done.all():
-            raise RuntimeError("ThreeBodyVectorEnv.step() called before reset()")
+        if not self._ever_reset.all():
+            raise RuntimeError(
+                f"ThreeBodyVectorEnv.step() called before sub-environments {np.flatnonzero(~self._ever_reset).tolist()} were reset"
+            )
         batch = self._batch
         active = ~self._done
         # Frozen (DISABLED-mode, finished) sub-environments are not integrated: their actions are ignored.
@@ -292,18 +301,20 @@ class ThreeBodyVectorEnv(VectorEnv):
                 for i in np.flatnonzero(done):
                     batch.reset_system(int(i), self._rngs[i])
                 obs = batch.observations()
+                # As Gymnasium's SyncVectorEnv: a reset sub-environment's top-level info is its reset info.
                 fresh = self._batch_info()
+                fresh.update(wall_time=np.zeros(self.num_envs), blowup=np.zeros(self.num_envs, dtype=bool),
+                             integrator_status=np.zeros(self.num_envs, dtype=np.int64))  # fmt: skip
                 for key in fresh:
                     if not key.startswith("_"):
                         info[key] = np.where(done, fresh[key], info[key])
         else:
             # DISABLED: a sub-environment that finished earlier repeats its done flags.
-            if self._last_done_flags is not None:
-                prev_term, prev_trunc = self._last_done_flags
-                terminated = np.where(self._done, prev_term, terminated)
-                truncated = np.where(self._done, prev_trunc, truncated)
+            terminated = np.where(self._done, self._final_terminated, terminated)
+            truncated = np.where(self._done, self._final_truncated, truncated)
+            self._final_terminated |= terminated & ~self._done
+            self._final_truncated |= truncated & ~self._done
             self._done |= done
-            self._last_done_flags = (terminated.copy(), truncated.copy())
         return obs, result["reward"].astype(np.float64), terminated, truncated, info
 
     def _batch_info(self) -> dict[str, np.ndarray]:

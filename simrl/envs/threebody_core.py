@@ -155,6 +155,9 @@ class ThreeBodyBatch:
         self._force_evals = np.zeros(b, dtype=np.int64)
         self._status = np.zeros(b, dtype=np.int64)
         self._energy = np.zeros(b)
+        self._pos_before = np.zeros_like(self.pos)
+        self._vel_before = np.zeros_like(self.vel)
+        self._time_before = np.zeros(b)
 
     # ------------------------------------------------------------------ reset
     def reset_system(self, i: int, rng: np.random.Generator, initial_conditions: Any = None) -> None:
@@ -220,6 +223,11 @@ class ThreeBodyBatch:
         active = np.ones(b, dtype=bool) if active is None else active
         self._t_end[:] = np.where(active, self.time + self.interval, self.time)
         self._param[:] = parameters * s.parameter_to_nbody
+        # Kept so that a system whose state turns non-finite can be put back to its last finite
+        # state: observations must never carry NaN into a learner's bootstrap target.
+        self._pos_before[:] = self.pos
+        self._vel_before[:] = self.vel
+        self._time_before[:] = self.time
         start = _time.perf_counter()
         self._advance(
             self.pos, self.vel, self.mass, self.time, self._t_end, self._param,
@@ -231,7 +239,12 @@ class ThreeBodyBatch:
         prev_log_error = self.log_error.copy()
         prev_total = self.total_force_evals.copy()
         rel_error = np.abs((self._energy - self.energy0) / self.energy0)
-        finite = np.isfinite(rel_error) & np.all(np.isfinite(self.pos), axis=(1, 2))
+        finite = np.isfinite(rel_error) & np.all(np.isfinite(self.pos), axis=(1, 2)) & np.all(np.isfinite(self.vel), axis=(1, 2))
+        if not finite.all():
+            broken = ~finite
+            self.pos[broken] = self._pos_before[broken]
+            self.vel[broken] = self._vel_before[broken]
+            self.time[broken] = self._time_before[broken]
         blowup = active & ((self._status != STATUS_OK) | ~finite)
         log_error = np.log10(np.maximum(np.where(finite, rel_error, 1.0), ENERGY_ERROR_FLOOR))
 
@@ -269,20 +282,14 @@ class ThreeBodyBatch:
         }
 
     def _paper_reward(self, rel_error: np.ndarray, parameters: np.ndarray) -> np.ndarray:
-        """The paper's reward 5 (Saz Ulibarrena & Portegies Zwart 2025, code ``_calculate_reward``):
+        """:func:`paper_reward` for every system; as in the paper's code, the first step returns 0.
 
-        R_i = -W0 * [log10(|dE|/1e-10) / |log10|dE||^3] / i + W2 / |log10 mu|
-
-        with the paper code's +1e-20 on |dE|, i the 1-based step index and mu the parameter value.
-        W1 (the change-in-error term) is kept for completeness; the paper set it to 0.
+        A non-finite value (the formula diverges at |dE| = 1) is replaced by ``-blowup_penalty``.
         """
-        w0, w1, w2 = self.settings.paper_reward_weights
-        err = rel_error + 1e-20
-        log_err = np.log10(err)
-        i = np.maximum(self.step_index, 1)
-        energy_term = -w0 * (np.log10(err / 1e-10) / np.abs(log_err) ** 3) / i
-        change_term = -w1 * np.abs(self.last_log_growth)
-        return energy_term + change_term + w2 / np.abs(np.log10(parameters))
+        s = self.settings
+        reward = paper_reward(rel_error, parameters, self.step_index, self.last_log_growth, s.paper_reward_weights)
+        reward = np.where(np.isfinite(reward), reward, -s.blowup_penalty)
+        return np.where(self.step_index == 1, 0.0, reward)
 
     # ------------------------------------------------------------------ observations
     def observations(self) -> np.ndarray:
@@ -340,7 +347,30 @@ class ThreeBodyBatch:
             "parameter": float(self.last_parameter[i]),
             "step_index": int(self.step_index[i]),
             "blowup": False,
+            "integrator_status": 0,
         }
+
+
+def paper_reward(
+    rel_error: np.ndarray,
+    parameters: np.ndarray,
+    step_index: np.ndarray,
+    last_log_growth: np.ndarray,
+    weights: tuple[float, float, float] = (3000.0, 0.0, 4.0),
+) -> np.ndarray:
+    """The paper's reward 5 (Saz Ulibarrena & Portegies Zwart 2025, code ``_calculate_reward``):
+
+    R_i = -W0 * [log10(|dE|/1e-10) / |log10|dE||^3] / i - W1 * |growth| + W2 / |log10 mu|
+
+    with the paper code's +1e-20 on |dE|, i the 1-based step index and mu the parameter value.
+    W1 (the change-in-error term) is kept for completeness; the paper set it to 0.
+    """
+    w0, w1, w2 = weights
+    err = np.asarray(rel_error, dtype=np.float64) + 1e-20
+    i = np.maximum(step_index, 1)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        energy_term = -w0 * (np.log10(err / 1e-10) / np.abs(np.log10(err)) ** 3) / i
+        return energy_term - w1 * np.abs(last_log_growth) + w2 / np.abs(np.log10(parameters))
 
 
 def _validate_initial_conditions(initial_conditions: Any, n_bodies: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -278,6 +278,9 @@ def write_results(
     out = Path(out_dir)
     table = episodes_table(records, identity, baselines)  # fails before anything is written
     paths = {name: out / name for name in ("summary.csv", "summary.json", "front.png", "episodes.parquet")}
+    # episodes.parquet marks a finished evaluation: remove an old one before writing anything,
+    # so that a crash half-way through a re-evaluation never leaves new summaries beside it.
+    paths["episodes.parquet"].unlink(missing_ok=True)
     summary_rows = [{**asdict(s), "dominated_by": ";".join(s.dominated_by)} for s in summaries]
     atomic_write_text(paths["summary.csv"], _csv(summary_rows, list(summary_rows[0]) if summary_rows else []))
     payload = {"run": asdict(identity), "summaries": [asdict(s) for s in summaries], **(extra or {})}

@@ -61,3 +61,27 @@ def test_seeding_through_sb3_is_reproducible():
         ob, rb, *_ = b.step(np.array([4, 7]))
         np.testing.assert_array_equal(oa, ob)
         np.testing.assert_array_equal(ra, rb)
+
+
+def test_settings_are_reachable_through_get_and_set_attr_for_all_envs_only():
+    venv = GymnasiumVecEnvAdapter(gym.make_vec(ENV_ID, num_envs=2, vectorization_mode="vector_entry_point"))
+    assert venv.get_attr("cost_weight") == [1.0, 1.0]
+    venv.set_attr("cost_weight", 3.0)
+    assert venv.vector_env.settings.cost_weight == 3.0
+    with pytest.raises(NotImplementedError, match="subset"):
+        venv.set_attr("cost_weight", 2.0, indices=[0])
+    with pytest.raises(NotImplementedError, match="subset"):
+        venv.env_method("parameter_values", indices=[1])
+    with pytest.raises(AttributeError, match="no_such"):
+        venv.set_attr("no_such", 1)
+    assert len(venv.env_method("parameter_values")[0]) == 10
+
+
+def test_fixed_reset_seeds_restart_every_evaluation_from_the_same_states():
+    fixed = make_sb3_vec_env(ENV_ID, num_envs=2, seed=500, fixed_reset_seeds=True)
+    first = fixed.reset()
+    fixed.step(np.array([5, 5]))
+    np.testing.assert_array_equal(fixed.reset(), first)
+    drifting = make_sb3_vec_env(ENV_ID, num_envs=2, seed=500)
+    np.testing.assert_array_equal(drifting.reset(), first)
+    assert not np.array_equal(drifting.reset(), first)

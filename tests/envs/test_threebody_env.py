@@ -175,11 +175,9 @@ def test_markov_reward_telescopes_to_log_error_and_log_cost():
     [(1e-8, 1, -13.7), (1e-6, 10, -6.5), (1e-4, 100, -3.3), (1e-2, 1, -3500.0), (1e-12, 1, 4.05)],
 )
 def test_paper_reward_energy_term_matches_the_papers_table(error, step, expected):
-    from simrl.envs.threebody_core import ThreeBodyBatch, ThreeBodySettings
+    from simrl.envs.threebody_core import paper_reward
 
-    batch = ThreeBodyBatch(ThreeBodySettings(reward="paper", paper_reward_weights=(3500.0, 0.0, 0.0)), 1)
-    batch.step_index[:] = step
-    value = batch._paper_reward(np.array([error]), np.array([0.01]))[0]
+    value = paper_reward(np.array([error]), np.array([0.01]), np.array([step]), np.zeros(1), (3500.0, 0.0, 0.0))[0]
     assert value == pytest.approx(expected, rel=0.02)
 
 
@@ -191,7 +189,8 @@ def test_paper_reward_over_an_episode_follows_the_formula():
         err = info["energy_error"] + 1e-20
         mu = info["parameter"]
         expected = -3000 * (math.log10(err / 1e-10) / abs(math.log10(err)) ** 3) / i + 4 / abs(math.log10(mu))
-        assert r == pytest.approx(expected, rel=1e-9)
+        # The paper's code returns 0 on the first step (its previous energy error is still 0).
+        assert r == (0.0 if i == 1 else pytest.approx(expected, rel=1e-9))
         assert obs[-1] == pytest.approx(-math.log10(err), rel=1e-5)
         assert obs.shape == (13,)
 
@@ -273,3 +272,39 @@ def test_render_draws_the_orbits():
     assert frame.std() > 0
     with pytest.raises(ValueError, match="render_mode"):
         ThreeBodyEnv(render_mode="human")
+
+
+def test_disabled_mode_partial_reset_keeps_the_other_finished_flags_and_seeds():
+    venv = ThreeBodyVectorEnv(num_envs=2, autoreset_mode="Disabled", episode_steps=2)
+    venv.reset(seed=[1, 2])
+    for _ in range(2):
+        venv.step(np.array([5, 5]))
+    reference = ThreeBodyVectorEnv(num_envs=2, autoreset_mode="Disabled", episode_steps=2)
+    reference.reset(seed=[1, 2])
+    # Reset only sub-environment 0 with a new seed: sub-environment 1 stays finished and keeps its stream.
+    obs, _ = venv.reset(seed=[7, 99], options={"reset_mask": np.array([True, False])})
+    single = ThreeBodyEnv(episode_steps=2)
+    np.testing.assert_array_equal(obs[0], single.reset(seed=7)[0])
+    _, rewards, term, trunc, _ = venv.step(np.array([5, 5]))
+    assert not (term[0] or trunc[0]) and trunc[1] and rewards[1] == 0.0
+    with pytest.raises(ValueError, match="reset_mask"):
+        venv.reset(options={"reset_mask": np.array([True])})
+
+
+def test_same_step_autoreset_info_of_a_reset_row_is_its_reset_info():
+    venv = ThreeBodyVectorEnv(num_envs=2, episode_steps=1)
+    venv.reset(seed=0)
+    _, _, _, trunc, info = venv.step(np.array([5, 5]))
+    assert trunc.all()
+    assert (info["step_index"] == 0).all() and not info["blowup"].any() and (info["integrator_status"] == 0).all()
+    assert (info["final_info"]["step_index"] == 1).all()
+    with pytest.raises(RuntimeError, match="reset"):
+        ThreeBodyVectorEnv(num_envs=2).step(np.array([5, 5]))
+
+
+def test_paper_reward_is_finite_even_where_the_formula_diverges():
+    from simrl.envs.threebody_core import ThreeBodyBatch, ThreeBodySettings
+
+    batch = ThreeBodyBatch(ThreeBodySettings(reward="paper", blowup_penalty=77.0), 1)
+    batch.step_index[:] = 5
+    assert batch._paper_reward(np.array([1.0 - 1e-20]), np.array([0.01]))[0] == -77.0
