@@ -288,7 +288,6 @@ class ThreeBodyVectorEnv(VectorEnv):
         info["wall_time"] = result["wall_time"]
         info["blowup"] = result["blowup"]
         info["integrator_status"] = result["status"]
-        info["_wall_time"] = info["_blowup"] = info["_integrator_status"] = np.ones(self.num_envs, dtype=bool)
         done = terminated | truncated
         if self.autoreset_mode == AutoresetMode.SAME_STEP:
             if done.any():
@@ -303,8 +302,6 @@ class ThreeBodyVectorEnv(VectorEnv):
                 obs = batch.observations()
                 # As Gymnasium's SyncVectorEnv: a reset sub-environment's top-level info is its reset info.
                 fresh = self._batch_info()
-                fresh.update(wall_time=np.zeros(self.num_envs), blowup=np.zeros(self.num_envs, dtype=bool),
-                             integrator_status=np.zeros(self.num_envs, dtype=np.int64))  # fmt: skip
                 for key in fresh:
                     if not key.startswith("_"):
                         info[key] = np.where(done, fresh[key], info[key])
@@ -318,18 +315,8 @@ class ThreeBodyVectorEnv(VectorEnv):
         return obs, result["reward"].astype(np.float64), terminated, truncated, info
 
     def _batch_info(self) -> dict[str, np.ndarray]:
-        b = self._batch
-        info = {
-            "energy_error": b.energy_error.copy(),
-            "force_evaluations": b.last_force_evals.copy(),
-            "total_force_evaluations": b.total_force_evals.copy(),
-            "sim_time": b.time * PAPER_UNITS.time_yr,
-            "total_wall_time": b.total_wall_time.copy(),
-            "parameter": b.last_parameter.copy(),
-            "step_index": b.step_index.copy(),
-        }
-        for key in list(info):
-            info[f"_{key}"] = np.ones(self.num_envs, dtype=bool)
+        info = self._batch.batch_info()
+        info.update({f"_{key}": np.ones(self.num_envs, dtype=bool) for key in list(info)})
         return info
 
     def parameter_values(self) -> np.ndarray:

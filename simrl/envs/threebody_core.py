@@ -335,20 +335,26 @@ class ThreeBodyBatch:
         return np.concatenate(features, axis=1).astype(np.float32)
 
     # ------------------------------------------------------------------ info
-    def info(self, i: int) -> dict[str, Any]:
-        """The ``info`` dict of system ``i`` (see ``ThreeBodyEnv``)."""
+    def batch_info(self) -> dict[str, np.ndarray]:
+        """The ``info`` values of every system as arrays (see ``ThreeBodyEnv``), with the
+        per-step keys (``wall_time``, ``blowup``, ``integrator_status``) at their reset values."""
+        b = self.num_systems
         return {
-            "energy_error": float(self.energy_error[i]),
-            "force_evaluations": int(self.last_force_evals[i]),
-            "total_force_evaluations": int(self.total_force_evals[i]),
-            "sim_time": float(PAPER_UNITS.nbody_to_years(self.time[i])),
-            "wall_time": 0.0,
-            "total_wall_time": float(self.total_wall_time[i]),
-            "parameter": float(self.last_parameter[i]),
-            "step_index": int(self.step_index[i]),
-            "blowup": False,
-            "integrator_status": 0,
+            "energy_error": self.energy_error.copy(),
+            "force_evaluations": self.last_force_evals.copy(),
+            "total_force_evaluations": self.total_force_evals.copy(),
+            "sim_time": self.time * PAPER_UNITS.time_yr,
+            "wall_time": np.zeros(b),
+            "total_wall_time": self.total_wall_time.copy(),
+            "parameter": self.last_parameter.copy(),
+            "step_index": self.step_index.copy(),
+            "blowup": np.zeros(b, dtype=bool),
+            "integrator_status": np.zeros(b, dtype=np.int64),
         }
+
+    def info(self, i: int) -> dict[str, Any]:
+        """The ``info`` dict of system ``i``: :meth:`batch_info` row ``i`` as Python scalars."""
+        return {key: values[i].item() for key, values in self.batch_info().items()}
 
 
 def paper_reward(
