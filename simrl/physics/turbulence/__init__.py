@@ -63,6 +63,20 @@ from simrl.physics.turbulence.grid import SpectralGrid  # noqa: E402
 from simrl.physics.turbulence.parameters import PAPER_CASES, TurbulenceParameters, paper_case  # noqa: E402
 from simrl.physics.turbulence.model import TurbulenceModel, TurbulenceState  # noqa: E402
 from simrl.physics.turbulence.initial_conditions import random_vorticity  # noqa: E402
+from simrl.physics.turbulence.closures import (  # noqa: E402
+    CLOSURE_KINDS,
+    CLOSURE_NAMES,
+    INTERPOLATION_METHODS,
+    STATIC_COEFFICIENTS,
+    Closure,
+    agent_points,
+    dynamic_coefficient,
+    eddy_viscosity,
+    interpolate_periodic,
+    lattice_indices,
+    make_closure,
+)
+from simrl.physics.turbulence.invariants import INVARIANT_NAMES, local_invariants  # noqa: E402
 
 __all__ = [
     "STATUS_OK",
@@ -74,4 +88,17 @@ __all__ = [
     "TurbulenceModel",
     "TurbulenceState",
     "random_vorticity",
+    "CLOSURE_KINDS",
+    "CLOSURE_NAMES",
+    "INTERPOLATION_METHODS",
+    "STATIC_COEFFICIENTS",
+    "Closure",
+    "agent_points",
+    "dynamic_coefficient",
+    "eddy_viscosity",
+    "interpolate_periodic",
+    "lattice_indices",
+    "make_closure",
+    "INVARIANT_NAMES",
+    "local_invariants",
 ]
