@@ -22,9 +22,9 @@ def main(cfg: DictConfig) -> float:
 
     run_dir = HydraConfig.get().runtime.output_dir
     result = train_and_evaluate(OmegaConf.to_container(cfg, resolve=True), run_dir)
-    comparison = result.get("comparison") or {}
-    # Returned for sweepers (e.g. Optuna): the trained policy's median final error.
-    return float(comparison.get("policy_median_error", float("nan")))
+    # Returned for sweepers (e.g. Optuna): the trained policy's evaluation objective, lower is
+    # better (ThreeBody: median final energy error; see each env's evaluator).
+    return float(result.get("objective", float("nan")))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ to the next one); ``infos[i]["TimeLimit.truncated"] = truncated and not terminat
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, Sequence
 
 import gymnasium
@@ -148,18 +149,31 @@ def make_sb3_vec_env(
     fixed_reset_seeds: bool = False,
     **env_kwargs: Any,
 ):
-    """``gymnasium.make_vec`` with simrl's native batched env, adapted to SB3 and wrapped in ``VecMonitor``.
+    """simrl's native batched form of ``env_id`` as an SB3 ``VecEnv``, wrapped in ``VecMonitor``.
 
-    ``VecMonitor`` adds ``info["episode"]`` so that ``evaluate_policy`` and ``EvalCallback``
-    see episode returns. ``fixed_reset_seeds=True`` makes every ``reset()`` restart from
-    ``seed + i`` (for evaluation environments).
+    Environments whose catalogue entry names an ``sb3_vec_env_entry_point`` (e.g. a multi-agent
+    env whose (copies x agents) rows share one policy) are built by that callable, with
+    ``num_envs`` copies; the others by ``gymnasium.make_vec`` with the native vector entry
+    point and :class:`GymnasiumVecEnvAdapter`. ``VecMonitor`` adds ``info["episode"]`` so that
+    ``evaluate_policy`` and ``EvalCallback`` see episode returns. ``fixed_reset_seeds=True``
+    makes every ``reset()`` restart from ``seed + i`` (for evaluation environments).
     """
     import simrl  # noqa: F401  (registers the environments)
+    from simrl.registry import environment_entry
 
-    vector_env = gymnasium.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **env_kwargs)
     if fixed_reset_seeds and seed is None:
         raise ValueError("fixed_reset_seeds=True needs a seed")
-    venv: VecEnv = GymnasiumVecEnvAdapter(vector_env, reset_seed=seed if fixed_reset_seeds else None)
-    if seed is not None:
-        venv.seed(seed)
+    entry = environment_entry(env_id)
+    venv: VecEnv
+    if entry.sb3_vec_env_entry_point is not None:
+        module_name, _, attr = entry.sb3_vec_env_entry_point.partition(":")
+        factory = getattr(importlib.import_module(module_name), attr)
+        venv = factory(num_envs=num_envs, seed=seed, fixed_reset_seeds=fixed_reset_seeds, **env_kwargs)
+    elif entry.kind == "multi-agent":
+        raise ValueError(f"{env_id} is multi-agent and names no sb3_vec_env_entry_point in simrl/registry.py")
+    else:
+        vector_env = gymnasium.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **env_kwargs)
+        venv = GymnasiumVecEnvAdapter(vector_env, reset_seed=seed if fixed_reset_seeds else None)
+        if seed is not None:
+            venv.seed(seed)
     return VecMonitor(venv) if monitor else venv

@@ -19,8 +19,10 @@ Run folder layout::
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
+import math
 import os
 import socket
 import time
@@ -125,14 +127,14 @@ def _train(cfg: Mapping[str, Any], run_dir: Path, device: str, env_kwargs: dict[
         agent_cfg["class_path"],
         train_env,
         policy=agent_cfg.get("policy"),
-        kwargs=dict(agent_cfg.get("kwargs") or {}),
+        kwargs=agent_kwargs(cfg),
         seed=cfg["seed"],
         device=device,
         tensorboard_log=str(run_dir / "tensorboard"),
     )
     callbacks = []
     eval_env = None
-    if agent_cfg.get("sb3_callbacks", True):
+    if agent_cfg.get("sb3_callbacks", True) and cfg["eval_callback"].get("enabled", True):
         ecb = cfg["eval_callback"]
         eval_env = make_sb3_vec_env(env_cfg["id"], ecb["n_envs"], seed=ecb["seed"], fixed_reset_seeds=True, **env_kwargs)
         callbacks = [
@@ -163,6 +165,24 @@ def _train(cfg: Mapping[str, Any], run_dir: Path, device: str, env_kwargs: dict[
         if eval_env is not None:
             eval_env.close()
     return model, train_seconds
+
+
+def agent_kwargs(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The agent's keyword arguments: ``agent.kwargs`` updated by ``env.agent_kwargs[<agent name>]``.
+
+    An environment config tunes an algorithm for itself (e.g. PPO's rollout length for a
+    costly LES step) without a separate agent config per environment; nested dicts merge.
+    """
+    base = dict(cfg["agent"].get("kwargs") or {})
+    override = dict((cfg["env"].get("agent_kwargs") or {}).get(cfg["agent"]["name"]) or {})
+    return _merge(base, override)
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _merge(dict(out[key]), value) if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) else value
+    return out
 
 
 def _save_atomically(model: Any, path: Path) -> None:
@@ -221,6 +241,17 @@ def evaluate_trained_model(
     ev = cfg["evaluation"]
     name = name or cfg["agent"]["name"]
     out_dir = Path(out_dir) if out_dir is not None else Path(run_dir) / "evaluation"
+    if env_cfg.get("evaluator"):
+        # An environment-specific protocol (e.g. long a-posteriori LES runs): see configs/env/*.yaml.
+        module_name, _, attr = str(env_cfg["evaluator"]).partition(":")
+        evaluator = getattr(importlib.import_module(module_name), attr)
+        result = dict(evaluator(model, cfg, Path(run_dir), name, out_dir))
+        missing = {"table", "out_dir", "objective"} - set(result)
+        if missing:
+            raise ValueError(f"evaluator {env_cfg['evaluator']} returned no {sorted(missing)}")
+        print(result["table"])
+        print(f"\nresults written to {result['out_dir']}")
+        return result
     env_kwargs = {**dict(env_cfg.get("kwargs") or {}), **dict(env_cfg.get("evaluation_kwargs") or {})}
     seeds = list(range(ev["first_seed"], ev["first_seed"] + ev["n_seeds"]))
     baselines = baseline_policies(env_cfg["id"], env_kwargs)
@@ -250,7 +281,8 @@ def evaluate_trained_model(
             f"beats it: {comparison['beats_nearest']}; dominated: {comparison['dominated']}"
         )
     print(f"\nresults written to {out_dir}")
-    return {"summaries": summaries, "comparison": comparison, "table": table, "out_dir": str(out_dir)}
+    objective = comparison.get("policy_median_error", math.nan) if comparison else math.nan
+    return {"summaries": summaries, "comparison": comparison, "table": table, "out_dir": str(out_dir), "objective": objective}
 
 
 class RunDirError(Exception):

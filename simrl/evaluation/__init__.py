@@ -15,6 +15,7 @@ from simrl.evaluation.report import (
     nearest_cost_comparison,
     read_episodes,
     summarise,
+    write_evaluation,
     write_results,
 )
 from simrl.evaluation.rollout import EpisodeRecord, evaluate_on_seeds
@@ -37,5 +38,6 @@ __all__ = [
     "nearest_cost_comparison",
     "read_episodes",
     "summarise",
+    "write_evaluation",
     "write_results",
 ]

@@ -275,17 +275,43 @@ def write_results(
     Every file goes through a temporary file in ``out_dir`` and ``os.replace``; the episodes
     table comes last, so that its presence means the evaluation finished.
     """
-    out = Path(out_dir)
-    table = episodes_table(records, identity, baselines)  # fails before anything is written
-    paths = {name: out / name for name in ("summary.csv", "summary.json", "front.png", "episodes.parquet")}
-    # episodes.parquet marks a finished evaluation: remove an old one before writing anything,
-    # so that a crash half-way through a re-evaluation never leaves new summaries beside it.
-    paths["episodes.parquet"].unlink(missing_ok=True)
     summary_rows = [{**asdict(s), "dominated_by": ";".join(s.dominated_by)} for s in summaries]
-    atomic_write_text(paths["summary.csv"], _csv(summary_rows, list(summary_rows[0]) if summary_rows else []))
     payload = {"run": asdict(identity), "summaries": [asdict(s) for s in summaries], **(extra or {})}
-    atomic_write_text(paths["summary.json"], json.dumps(payload, indent=2, default=_json_default))
-    atomic_write_bytes(paths["front.png"], plot_front(summaries, cost_label, error_label))
+    files: dict[str, str | bytes] = {
+        "summary.csv": _csv(summary_rows, list(summary_rows[0]) if summary_rows else []),
+        "summary.json": json.dumps(payload, indent=2, default=_json_default),
+        "front.png": plot_front(summaries, cost_label, error_label),
+    }
+    return write_evaluation(out_dir, records, identity, baselines, files)
+
+
+def write_evaluation(
+    out_dir: str | os.PathLike,
+    records: Sequence[EpisodeRecord],
+    identity: RunIdentity,
+    baselines: Collection[str] = (),
+    files: dict[str, str | bytes] | None = None,
+) -> dict[str, Path]:
+    """Write an evaluation folder: ``files`` (name -> text or bytes) first, ``episodes.parquet`` last.
+
+    The one writer of every environment's evaluation (the accuracy-cost one above and the
+    environment-specific evaluators). Each file goes through a temporary file in ``out_dir`` and
+    ``os.replace``; an old ``episodes.parquet`` is removed before anything is written, so its
+    presence always means that this evaluation finished (the dashboard relies on it).
+    """
+    out = Path(out_dir)
+    files = dict(files or {})
+    if "episodes.parquet" in files:
+        raise ValueError("episodes.parquet is written from the records; do not pass it in files")
+    table = episodes_table(records, identity, baselines)  # fails before anything is written
+    paths = {name: out / name for name in files}
+    paths["episodes.parquet"] = out / "episodes.parquet"
+    paths["episodes.parquet"].unlink(missing_ok=True)
+    for name, content in files.items():
+        if isinstance(content, bytes):
+            atomic_write_bytes(paths[name], content)
+        else:
+            atomic_write_text(paths[name], content)
     atomic_write_bytes(paths["episodes.parquet"], parquet_bytes(table))
     return paths
 
