@@ -1,0 +1,274 @@
+"""simrl/PredatorPrey-v0: Gymnasium/SB3 API, whole-episode determinism, vector == single, reward
+definition, extinction, snapshots, bad input. A 63 x 63 world (big-world densities) keeps it fast."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from simrl.envs.predator_prey import (
+    DEFAULT_SNAPSHOTS,
+    PredatorPreyEnv,
+    PredatorPreyVectorEnv,
+    generate_snapshot_set,
+    load_snapshot_set,
+)
+from simrl.physics.ecology import NETLOGO_BIGWORLD_STEADY_STATE, PredatorPreyParams
+
+SMALL = PredatorPreyParams(width=63, height=63, initial_sheep=152, initial_wolves=76)
+
+
+@pytest.fixture(scope="module")
+def snaps(tmp_path_factory):
+    path = tmp_path_factory.mktemp("pp") / "small.npz"
+    generate_snapshot_set(path, SMALL, count=8, ticks=300, seed=5)
+    return str(path)
+
+
+def make(snaps, **kwargs):
+    kwargs.setdefault("episode_ticks", 100)
+    return PredatorPreyEnv(snapshots=snaps, **kwargs)
+
+
+def rollout(env, actions, seed, options=None):
+    obs, info = env.reset(seed=seed, options=options)
+    trace = [(obs.copy(), 0.0, False, False, info)]
+    for a in actions:
+        obs, r, term, trunc, info = env.step(a)
+        trace.append((obs.copy(), r, term, trunc, info))
+        if term or trunc:
+            break
+    return trace
+
+
+def test_gymnasium_and_sb3_check_env(snaps):
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    env = make(snaps, episode_ticks=50)
+    check_env(env, skip_render_check=True)
+    sb3_check_env(make(snaps, episode_ticks=50), warn=True, skip_render_check=True)
+    obs, _ = env.reset(seed=1)
+    assert obs.dtype == np.float32 and obs.shape == (9,) and env.observation_space.contains(obs)
+
+
+def test_same_seed_same_actions_give_identical_whole_episodes(snaps):
+    actions = (0.3 * np.random.default_rng(3).random((40, 2))).astype(np.float32)
+    a = rollout(make(snaps, episode_ticks=200), actions, seed=7)
+    b = rollout(make(snaps, episode_ticks=200), actions, seed=7)
+    assert len(a) == len(b) == 21 and a[-1][3]
+    for (oa, ra, ta, ua, ia), (ob, rb, tb, ub, ib) in zip(a, b):
+        np.testing.assert_array_equal(oa, ob)
+        assert ra == rb and ta == tb and ua == ub and ia == ib
+    # Same stored start state, different seed: a different episode.
+    c = rollout(make(snaps, episode_ticks=200), actions, seed=8, options={"snapshot": a[0][4]["snapshot"]})
+    d = rollout(make(snaps, episode_ticks=200), actions, seed=7, options={"snapshot": a[0][4]["snapshot"]})
+    np.testing.assert_array_equal(c[0][0], d[0][0])
+    assert any(not np.array_equal(x[0], y[0]) for x, y in zip(c[1:], d[1:]))
+    assert all(np.array_equal(x[0], y[0]) for x, y in zip(a, d)), "the snapshot option does not shift the stream"
+
+
+def test_reward_is_minus_the_documented_per_tick_cost(snaps):
+    env = make(snaps, ticks_per_action=1, episode_ticks=30, weights=(0.5, 1.0, 2.0), effort_weight=3.0,
+               max_removal=(0.04, 0.02), target=(1400.0, 230.0, 60.0))
+    s = env.settings
+    _, info = env.reset(seed=2)
+    rng = np.random.default_rng(0)
+    rewards, costs = [], []
+    for _ in range(30):
+        a = rng.random(2).astype(np.float32)
+        _, r, term, trunc, info = env.step(a)
+        x = np.array([info["grass"], info["sheep"], info["wolves"]], float)
+        p = np.array([0.04, 0.02]) * a.astype(float)
+        ref = np.array(s.reference)
+        cost = (np.array([0.5, 1.0, 2.0]) * ((x - [1400.0, 230.0, 60.0]) / ref) ** 2).sum() \
+            + 3.0 * (p[0] * x[1] / ref[1] + p[1] * x[2] / ref[2])
+        assert r == pytest.approx(-cost, rel=1e-12)
+        assert info["removed_sheep"] == pytest.approx(p[0] * x[1]) and info["p_wolf"] == pytest.approx(p[1])
+        rewards.append(r)
+        costs.append(cost)
+        assert info["objective"] == pytest.approx(np.mean(costs), rel=1e-12)
+    assert trunc and not term and info["tick"] == 30
+    np.testing.assert_allclose(s.reference, np.array(NETLOGO_BIGWORLD_STEADY_STATE) * 63 * 63 / 255**2)
+
+
+def test_extinction_terminates_with_the_documented_penalty(snaps):
+    env = make(snaps, max_removal=(0.0, 1.0), episode_ticks=100, ticks_per_action=10)
+    env.reset(seed=0)
+    _, reward, terminated, truncated, info = env.step(np.array([0.0, 1.0], np.float32))
+    assert terminated and not truncated and info["extinct"] and info["wolves"] == 0
+    s = env.settings
+    # Every wolf is removed in the first tick: one scored tick, then 99 ticks at extinction_cost.
+    expected_ext = s.tick_cost(np.array([s.n_patches, 0.0, 0.0]), np.zeros(2))
+    assert s.extinction_cost == pytest.approx(expected_ext)
+    assert info["objective"] * 100 >= 99 * s.extinction_cost
+    assert reward == pytest.approx(-info["objective"] * 100 / 10)
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(np.zeros(2, np.float32))
+
+
+def test_truncated_return_equals_minus_objective_over_the_episode(snaps):
+    env = make(snaps, episode_ticks=60, ticks_per_action=6)
+    env.reset(seed=11)
+    total = 0.0
+    for _ in range(10):
+        _, r, term, trunc, info = env.step(np.array([0.3, 0.1], np.float32))
+        total += r
+    assert trunc and not term
+    assert total == pytest.approx(-info["objective"] * 60 / 6, rel=1e-12)
+
+
+def test_vector_env_matches_single_envs_over_whole_episodes_and_autoresets(snaps):
+    n, steps = 3, 13  # 5-step episodes: two same-step autoresets per sub-environment
+    actions = np.random.default_rng(5).random((steps, n, 2)).astype(np.float32)
+    venv = PredatorPreyVectorEnv(num_envs=n, snapshots=snaps, episode_ticks=50)
+    singles = [make(snaps, episode_ticks=50) for _ in range(n)]
+    obs, vinfo = venv.reset(seed=40)
+    np.testing.assert_array_equal(obs, np.stack([e.reset(seed=40 + i)[0] for i, e in enumerate(singles)]))
+    autoresets = 0
+    for t in range(steps):
+        obs, rewards, term, trunc, info = venv.step(actions[t])
+        for i, env in enumerate(singles):
+            o, r, te, tr, inf = env.step(actions[t, i])
+            assert r == rewards[i] and te == term[i] and tr == trunc[i]
+            src = info["final_info"] if te or tr else info
+            assert {k: src[k][i].item() for k in inf} == inf
+            if te or tr:
+                np.testing.assert_array_equal(info["final_obs"][i], o)
+                autoresets += 1
+                o, reset_info = env.reset()
+                assert info["snapshot"][i] == reset_info["snapshot"] and info["tick"][i] == 0
+            np.testing.assert_array_equal(obs[i], o)
+    assert autoresets == 2 * n
+
+
+def test_vector_env_disabled_autoreset_freezes_finished_rows(snaps):
+    venv = PredatorPreyVectorEnv(num_envs=2, snapshots=snaps, episode_ticks=20, autoreset_mode="Disabled",
+                                 render_mode="rgb_array", max_removal=(0.0, 1.0))
+    venv.reset(seed=[1, 2])
+    # Row 0 drives its wolves extinct (terminated); row 1 runs to the time limit.
+    _, _, term, trunc, info = venv.step(np.array([[0.0, 1.0], [0.0, 0.0]], np.float32))
+    assert term[0] and not trunc[0] and not (term[1] or trunc[1])
+    frame0 = venv.render()[0]
+    held = {k: v[0] for k, v in info.items()}
+    _, rewards, term2, trunc2, info2 = venv.step(np.zeros((2, 2), np.float32))
+    assert term2[0] and rewards[0] == 0.0 and trunc2[1] and not term2[1]
+    assert {k: v[0] for k, v in info2.items()} == held
+    np.testing.assert_array_equal(venv.render()[0], frame0)
+    # Partial reset of row 0 only: row 1 keeps its repeated done flag.
+    obs, _ = venv.reset(seed=[9, None], options={"reset_mask": np.array([True, False])})
+    np.testing.assert_array_equal(obs[0], PredatorPreyEnv(snapshots=snaps, episode_ticks=20).reset(seed=9)[0])
+    _, rewards, term3, trunc3, _ = venv.step(np.zeros((2, 2), np.float32))
+    assert not (term3[0] or trunc3[0]) and trunc3[1] and rewards[1] == 0.0
+
+
+def test_sb3_adapter_runs_the_vector_env(snaps):
+    from simrl.agents.sb3_vec_env import GymnasiumVecEnvAdapter
+
+    venv = GymnasiumVecEnvAdapter(PredatorPreyVectorEnv(num_envs=2, snapshots=snaps, episode_ticks=20))
+    venv.seed(3)
+    assert venv.reset().shape == (2, 9)
+    for _ in range(2):
+        venv.step_async(np.full((2, 2), 0.5, np.float32))
+        obs, rewards, dones, infos = venv.step_wait()
+    assert dones.all() and infos[0]["terminal_observation"].shape == (9,) and infos[0]["TimeLimit.truncated"]
+    assert venv.get_attr("ticks_per_action") == [10, 10]
+
+
+def test_splits_and_unseeded_resets(snaps):
+    manifest = load_snapshot_set(snaps).manifest
+    assert manifest["splits"]["eval"] == [6, 7] and manifest["splits"]["train"] == list(range(6))
+    env = make(snaps, snapshot_split="eval")
+    seen = {env.reset(seed=s)[1]["snapshot"] for s in range(20)}
+    assert seen == {6, 7}
+    train = make(snaps)
+    first, _ = train.reset(seed=0)
+    assert {train.reset()[1]["snapshot"] for _ in range(30)} <= set(range(6))
+    with pytest.raises(ValueError, match="snapshot"):
+        env.reset(options={"snapshot": 2})
+
+
+def test_environment_never_touches_global_numpy_state(snaps):
+    np.random.seed(0)
+    before = np.random.get_state()[1].copy()
+    env = make(snaps)
+    env.reset(seed=3)
+    for _ in range(5):
+        env.step(env.action_space.sample())
+    env.reset()
+    assert np.array_equal(before, np.random.get_state()[1])
+
+
+def test_render_shows_the_grid_and_changes(snaps):
+    env = make(snaps, render_mode="rgb_array")
+    env.reset(seed=0)
+    a = env.render()
+    assert a.shape == (63, 63, 3) and a.dtype == np.uint8
+    colours = {tuple(c) for c in a.reshape(-1, 3)}
+    assert {(40, 150, 40), (130, 90, 50), (255, 255, 255), (200, 0, 0)} <= colours
+    env.step(np.zeros(2, np.float32))
+    assert not np.array_equal(a, env.render())
+    with pytest.raises(ValueError, match="render_mode"):
+        make(snaps, render_mode="human")
+
+
+def test_out_of_range_actions_are_clipped_and_bad_actions_rejected(snaps):
+    a = rollout(make(snaps), [np.array([2.0, -1.0], np.float32)] * 3, seed=4)
+    b = rollout(make(snaps), [np.array([1.0, 0.0], np.float32)] * 3, seed=4)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x[0], y[0])
+    env = make(snaps)
+    env.reset(seed=0)
+    for bad in (np.zeros(3), np.zeros((1, 2)), np.array([np.nan, 0.0]), "culling"):
+        with pytest.raises(ValueError, match="action"):
+            env.step(bad)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"ticks_per_action": 0}, "ticks_per_action"),
+        ({"episode_ticks": 55}, "multiple"),
+        ({"max_removal": (1.5, 0.0)}, r"\[0, 1\]"),
+        ({"max_removal": (0.1,)}, "two"),
+        ({"target": (5000.0, 200.0, 100.0)}, "n_patches"),
+        ({"target": (100.0, -1.0, 100.0)}, ">= 0"),
+        ({"weights": (1.0, 1.0)}, "three"),
+        ({"effort_weight": -1.0}, "effort_weight"),
+        ({"snapshot_split": "test"}, "accepted"),
+        ({"params": {"width": 64}}, "snapshot set"),
+        ({"params": {"wolves": 3}}, "accepted"),
+        ({"reference": (0.0, 1.0, 1.0)}, "positive"),
+    ],
+)
+def test_bad_arguments_name_what_is_accepted(snaps, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make(snaps, **kwargs)
+
+
+def test_missing_or_corrupt_snapshot_files_name_the_regeneration(snaps, tmp_path):
+    with pytest.raises(FileNotFoundError, match="regenerate"):
+        make(str(tmp_path / "none.npz"))
+    bad = tmp_path / "bad.npz"
+    shutil.copy(snaps, bad)
+    shutil.copy(snaps.replace(".npz", ".json"), bad.with_suffix(".json"))
+    data = bytearray(bad.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="regenerate"):
+        make(str(bad))
+
+
+def test_shipped_big_world_snapshots_are_in_the_netlogo_steady_state():
+    manifest = json.loads(DEFAULT_SNAPSHOTS.with_suffix(".json").read_text())
+    assert manifest["count"] == 32 and len(manifest["splits"]["eval"]) == 8
+    mean = np.array(manifest["mean_counts_second_half"])
+    np.testing.assert_allclose(mean, NETLOGO_BIGWORLD_STEADY_STATE, rtol=0.03)
+    env = PredatorPreyEnv()  # the default: big world, shipped snapshots, checksum verified
+    obs, info = env.reset(seed=0)
+    assert info["grass"] + info["sheep"] > 0 and obs.shape == (9,)
+    _, r, term, trunc, info = env.step(np.array([0.2, 0.1], np.float32))
+    assert np.isfinite(r) and not (term or trunc) and info["tick"] == 10
