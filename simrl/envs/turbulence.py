@@ -29,7 +29,7 @@ def _check_render_mode(render_mode: str | None) -> str | None:
 
 
 def _action_box(settings: TurbulenceSettings) -> spaces.Box:
-    low, high = settings.coefficient_range
+    low, high = settings.action_bounds
     return spaces.Box(low=np.float32(low), high=np.float32(high), shape=(1,), dtype=np.float32)
 
 
@@ -74,8 +74,9 @@ class Turbulence2DParallelEnv(ParallelEnv):
     The a x a values are spread over the grid by a *periodic* interpolation (``interpolation``: "fourier",
     "bilinear", "spline", "nearest"; the paper's spline ignored periodicity); ``nu_e`` is recomputed from the
     current field at every solver step with the coefficient field fixed over the action (as the paper's code).
-    Actions outside the box are clipped to it (as SB3 does); a missing agent, a wrong shape or a non-finite
-    value raises ``ValueError``.
+    ``normalized_actions=True`` makes the box [-1, 1] (SB3's recommendation for Gaussian policies), mapped
+    affinely onto the coefficient range. Actions outside the box are clipped to it (as SB3 does); a missing
+    agent, a wrong shape or a non-finite value raises ``ValueError``.
 
     ## Observation space
     ``Box(-obs_clip, obs_clip, (6 + K,), float32)`` per agent, K = ``k_cut`` = floor((N-1)/3) (21 at N = 64,
@@ -137,7 +138,8 @@ class Turbulence2DParallelEnv(ParallelEnv):
     | n_les | 64 | LES grid size; one of the reference's LES sizes |
     | agents_per_side | 4 | agents per side (``n_les`` must be divisible by it) |
     | action | "leith" | "leith" or "smagorinsky" |
-    | coefficient_range, backscatter | None, False | action bounds (None: [0, 0.125] or [-0.125, 0.125]) |
+    | coefficient_range, backscatter | None, False | coefficient bounds (None: [0, 0.125] or [-0.125, 0.125]) |
+    | normalized_actions | False | action box [-1, 1] mapped onto the coefficient range |
     | interpolation, scale | "fourier", "local" | lattice -> grid interpolation; local or global model scale |
     | steps_per_action | 10 | solver steps per action |
     | episode_steps | 1000 | solver steps per episode (a multiple of steps_per_action; 100 actions) |
@@ -148,6 +150,7 @@ class Turbulence2DParallelEnv(ParallelEnv):
     | augment, snapshot_indices | True, None | initial fields (above) |
     | threads | 1 | LES copies advanced concurrently by the solver |
     | reference | None | inject an ``LESTargets`` / ``ReferenceData`` instead of the shipped data |
+    | max_cycles | None | PettingZoo's name for actions per episode (sets ``episode_steps``) |
     | render_mode | None | "rgb_array": vorticity and nu_e side by side |
 
     ## Example
@@ -164,10 +167,21 @@ class Turbulence2DParallelEnv(ParallelEnv):
 
     metadata = {"name": "turbulence_v0", "render_modes": list(RENDER_MODES), "is_parallelizable": True, "render_fps": 10}
 
-    def __init__(self, render_mode: str | None = None, reference: Any = None, **kwargs: Any) -> None:
+    def __init__(
+        self, render_mode: str | None = None, reference: Any = None, max_cycles: int | None = None, **kwargs: Any
+    ) -> None:
+        if max_cycles is not None:  # PettingZoo's name (pettingzoo.make(..., max_cycles=)): actions per episode
+            if isinstance(max_cycles, bool) or not isinstance(max_cycles, int) or max_cycles < 1:
+                raise ValueError(f"max_cycles (actions per episode) must be an integer >= 1, got {max_cycles!r}")
+            episode_steps = max_cycles * kwargs.get("steps_per_action", TurbulenceSettings.steps_per_action)
+            if kwargs.setdefault("episode_steps", episode_steps) != episode_steps:
+                raise ValueError(
+                    f"max_cycles={max_cycles} and episode_steps={kwargs['episode_steps']} disagree; give one of them"
+                )
         self.settings = TurbulenceSettings(**kwargs)
         self.render_mode = _check_render_mode(render_mode)
         self._core = TurbulenceBatch(self.settings, 1, reference)
+        self.max_cycles = self.settings.actions_per_episode
         self.possible_agents = [f"agent_{j}" for j in range(self._core.n_agents)]
         self.agents: list[str] = []
         # One space object per agent, returned as-is on every call (PettingZoo's API test checks identity).

@@ -104,6 +104,7 @@ class TurbulenceSettings:
     action: str = "leith"
     coefficient_range: tuple[float, float] | None = None
     backscatter: bool = False
+    normalized_actions: bool = False
     interpolation: str = "fourier"
     scale: str = "local"
     steps_per_action: int = 10
@@ -135,6 +136,8 @@ class TurbulenceSettings:
         _choice("reward", self.reward, REWARDS)
         if not isinstance(self.backscatter, (bool, np.bool_)):
             raise ValueError(f"backscatter must be True or False, got {self.backscatter!r}")
+        if not isinstance(self.normalized_actions, (bool, np.bool_)):
+            raise ValueError(f"normalized_actions must be True or False, got {self.normalized_actions!r}")
         if not isinstance(self.augment, (bool, np.bool_)):
             raise ValueError(f"augment must be True or False, got {self.augment!r}")
         if self.coefficient_range is None:
@@ -180,6 +183,11 @@ class TurbulenceSettings:
     @property
     def n_agents(self) -> int:
         return self.agents_per_side**2
+
+    @property
+    def action_bounds(self) -> tuple[float, float]:
+        """Bounds of the action space: ``coefficient_range``, or (-1, 1) with ``normalized_actions``."""
+        return (-1.0, 1.0) if self.normalized_actions else self.coefficient_range
 
     @property
     def actions_per_episode(self) -> int:
@@ -287,6 +295,30 @@ class LESTargets:
             sigma_omega=float(sigma_omega),
             snapshots=samples if snapshots is None else np.asarray(snapshots, dtype=np.complex128),
         )
+
+
+@functools.lru_cache(maxsize=8)
+def synthetic_targets(n: int = 16, seed: int = 0) -> LESTargets:
+    """A small self-contained reference at N = ``n`` for tests and examples -- NOT the DNS.
+
+    A forced LES without closure (k_f = 4, alpha = 0.1, nu = 0.032 / n, dt = 0.16 / n: resolved enough at
+    16^2 and 32^2 to stay smooth) is spun up for 5 time units from two random fields (seeded), then 12
+    fields 0.5 time units apart give the statistics (:meth:`LESTargets.from_samples`) and the initial
+    snapshots. Takes about a second at 16^2; cached.
+    """
+    from simrl.physics.turbulence import random_vorticity
+
+    n = _positive_int("n", n)
+    params = TurbulenceParameters(n=n, nu=0.032 / n, alpha=0.1, beta=0.0, k_f=4, dt=0.16 / n)
+    model = TurbulenceModel(params)
+    state = model.initial_state(random_vorticity(model.grid, np.random.default_rng(seed), batch_size=2, rms=4.0))
+    steps = int(round(0.5 / params.dt))
+    model.advance(state, 10 * steps)
+    samples = []
+    for _ in range(6):
+        model.advance(state, steps)
+        samples.append(state.omega_hat.copy())
+    return with_invariant_scale(LESTargets.from_samples(params, np.concatenate(samples), case=f"synthetic{n}"))
 
 
 def with_invariant_scale(targets: LESTargets) -> LESTargets:
@@ -494,8 +526,9 @@ class TurbulenceBatch:
 
     # ------------------------------------------------------------------ actions
     def coefficients_from_actions(self, actions: np.ndarray) -> np.ndarray:
-        """Validate a batch of per-agent actions ``(B, n_agents)`` (or ``(B, n_agents, 1)``) and clip them to
-        ``coefficient_range``; wrong shape or non-finite values -> ValueError."""
+        """Coefficients ``(B, n_agents)`` from a batch of per-agent actions ``(B, n_agents)`` (or ``(B, n_agents, 1)``):
+        clipped to the action bounds and, with ``normalized_actions``, mapped from [-1, 1] onto
+        ``coefficient_range``. Wrong shape or non-finite values -> ValueError."""
         a = np.asarray(actions, dtype=np.float64)
         shape = (self.num_systems, self.n_agents)
         if a.shape == shape + (1,):
@@ -504,7 +537,10 @@ class TurbulenceBatch:
             raise ValueError(f"actions must have shape {shape} (copies, agents) or {shape + (1,)}, got {a.shape}")
         if not np.all(np.isfinite(a)):
             raise ValueError("actions must be finite numbers (NaN or inf given)")
-        low, high = self.settings.coefficient_range
+        s = self.settings
+        low, high = s.coefficient_range
+        if s.normalized_actions:  # [-1, 1] -> [low, high], affinely (SB3's recommended action box)
+            return low + 0.5 * (np.clip(a, -1.0, 1.0) + 1.0) * (high - low)
         return np.clip(a, low, high)
 
     # ------------------------------------------------------------------ step
