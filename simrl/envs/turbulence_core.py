@@ -348,8 +348,39 @@ def _shipped_targets(case: str, n_les: int) -> LESTargets:
 
 
 def targets_from_reference(reference: Any, n_les: int) -> LESTargets:
-    """Adapt a :class:`simrl.physics.turbulence.reference.ReferenceData` to :class:`LESTargets` at ``n_les``."""
-    raise NotImplementedError("reference data adapter: waiting for simrl.physics.turbulence.reference")
+    """Adapt a :class:`simrl.physics.turbulence.reference.ReferenceData` to :class:`LESTargets` at ``n_les``.
+
+    The LES runs the DNS's equation (nu, alpha, beta, forcing, time step) on ``n_les`` points. Every target
+    is the *filtered* DNS at ``n_les`` (coarse-grained and projected on the LES's kept modes: the field an
+    LES can hold): the log-spectrum mean/variance, the enstrophy, and the paper reward's directional
+    spectra ("xy" average for both directions when beta = 0, "x" and "y" separately otherwise, as the
+    paper). The paper's code compared with the unfiltered DNS 1-D spectra, which hold modes beyond the
+    LES cutoff that no LES can reproduce (``turbulence.md`` sect. 7.1).
+    """
+    les = reference.at(n_les)  # ValueError naming the available LES sizes
+    p = reference.turbulence_parameters
+    params = TurbulenceParameters(
+        n=n_les, nu=p.nu, alpha=p.alpha, beta=p.beta, k_f=p.k_f, dt=p.dt, dealias=True, forcing_amplitude=p.forcing_amplitude
+    )
+    k_cut = params.k_cut
+    if np.asarray(les.log_enstrophy_mean).shape != (k_cut,):
+        raise ValueError(
+            f"reference {reference.case!r} at n_les={n_les} has {np.shape(les.log_enstrophy_mean)} log-spectrum shells, "
+            f"the LES has k_cut = {k_cut}"
+        )
+    isotropic = params.beta == 0.0
+    return LESTargets(
+        case=str(reference.case),
+        params=params,
+        k=np.arange(1, k_cut + 1),
+        mean_log_z=np.asarray(les.log_enstrophy_mean, dtype=np.float64),
+        std_log_z=np.maximum(np.sqrt(np.asarray(les.log_enstrophy_var, dtype=np.float64)), 1e-6),
+        paper_x=np.asarray(les.paper_spectrum["xy" if isotropic else "x"], dtype=np.float64),
+        paper_y=np.asarray(les.paper_spectrum["xy" if isotropic else "y"], dtype=np.float64),
+        enstrophy=float(np.sum(les.enstrophy_spectrum)),
+        sigma_omega=float(reference.sigma_omega),
+        snapshots=np.asarray(les.snapshots, dtype=np.complex128),
+    )
 
 
 def resolve_targets(settings: TurbulenceSettings, reference: Any = None) -> LESTargets:
@@ -362,6 +393,9 @@ def resolve_targets(settings: TurbulenceSettings, reference: Any = None) -> LEST
 
         cases = tuple(reference_module.REFERENCE_CASES)
         _choice("case", settings.case, cases)
+        sizes = reference_module.REFERENCE_CASES[settings.case].les_resolutions
+        if n_les not in sizes:
+            raise ValueError(f"n_les={n_les} has no reference data for case {settings.case!r}; accepted: {list(sizes)}")
         targets = _shipped_targets(settings.case, n_les)
     elif isinstance(reference, LESTargets):
         if reference.n_les != n_les:

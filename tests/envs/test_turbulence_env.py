@@ -410,3 +410,58 @@ def test_reset_with_a_given_field_and_bad_fields(ref):
         env.reset(options={"initial_field": np.zeros((N + 1, N))})
     with pytest.raises(ValueError, match="snapshot_index"):
         env.reset(options={"snapshot_index": 10_000})
+
+
+# ----------------------------------------------------------------------------- reference data
+
+
+def fake_reference_data(ref: LESTargets):
+    """A ReferenceData (the shipped data's type) holding the synthetic 16^2 statistics."""
+    from simrl.physics.turbulence.reference import LESReference, PDFReference, ReferenceData
+
+    grid = TurbulenceModel(ref.params).grid
+    z = diagnostics.enstrophy_spectrum(grid, ref.snapshots)[1].mean(axis=0)
+    e = diagnostics.energy_spectrum(grid, ref.snapshots)[1].mean(axis=0)
+    paper = {"x": ref.paper_x, "y": ref.paper_y, "xy": ref.paper_x}
+    pdf = PDFReference(np.linspace(-5, 5, 101), np.zeros(100), ref.sigma_omega, ref.sigma_omega, 3.0, {})
+    les = LESReference(
+        n=N, k=np.arange(z.size), enstrophy_spectrum=z, energy_spectrum=e, dns_enstrophy_spectrum=z[:6],
+        dns_energy_spectrum=e[:6], paper_spectrum=paper, dns_paper_spectrum=paper, log_k=ref.k,
+        log_enstrophy_mean=ref.mean_log_z, log_enstrophy_var=ref.std_log_z**2, pdf=pdf, sigma_omega=ref.sigma_omega,
+        snapshots=ref.snapshots, snapshot_times=np.arange(len(ref.snapshots), dtype=float),
+    )  # fmt: skip
+    p = ref.params
+    return ReferenceData(
+        case="fake", parameters={"n": 64, "nu": p.nu, "alpha": p.alpha, "beta": p.beta, "k_f": p.k_f, "dt": p.dt},
+        les_resolutions=(N,), k=les.k, enstrophy_spectrum=z, energy_spectrum=e, paper_spectrum=paper, log_k=ref.k,
+        log_enstrophy_mean=ref.mean_log_z, log_enstrophy_var=ref.std_log_z**2, pdf=pdf, sigma_omega=ref.sigma_omega,
+        les={N: les},
+    )  # fmt: skip
+
+
+def test_reference_data_is_adapted_to_the_same_targets(ref):
+    data = fake_reference_data(ref)
+    a, b = par_env(ref), par_env(data)
+    oa, _ = a.reset(seed=2)
+    ob, _ = b.reset(seed=2)
+    for agent in a.possible_agents:
+        np.testing.assert_allclose(oa[agent], ob[agent], rtol=1e-6, atol=1e-6)
+    assert b.core.targets.params == ref.params and b.core.targets.case == "fake"
+    with pytest.raises(ValueError, match="available: \\[16\\]"):
+        Turbulence2DParallelEnv(reference=data, n_les=32)
+
+
+def test_shipped_reference_default_case():
+    from simrl.physics.turbulence import reference
+
+    if not reference.reference_path("fhit_cpu").is_file():
+        pytest.skip("the shipped fhit_cpu reference is not generated yet (scripts/generate_turbulence_reference.py)")
+    env = Turbulence2DParallelEnv(n_les=32, episode_steps=20)
+    obs, infos = env.reset(seed=0)
+    # a filtered-DNS snapshot is a typical sample of the statistics it is compared with
+    assert 0.05 < infos["agent_0"]["spectrum_error"] < 10.0
+    assert all(np.all(np.abs(o) < env.settings.obs_clip) for o in obs.values())
+    _, rewards, _, _, infos = env.step({a: STATIC_COEFFICIENTS["leith"] for a in env.agents})
+    assert not infos["agent_0"]["blowup"] and -10.0 <= rewards["agent_0"] < 0
+    with pytest.raises(ValueError, match="accepted: \\[16, 32, 64, 128\\]"):
+        Turbulence2DParallelEnv(n_les=48)
