@@ -39,3 +39,30 @@ __all__ = [
     "STATUS_POPULATION_CAP",
     "spawn_seeds",
 ]
+
+# Toy metabolic pathway (Fonseca et al. 2024) and the Mesa 3 reference models.
+from simrl.physics.ecology.metabolic import (  # noqa: E402
+    CARBON,
+    ENZYME_FORMS,
+    METABOLITES,
+    PUBLISHED_CONTINUOUS_STEADY_STATE,
+    REACTIONS,
+    SPECIES,
+    MetabolicBatch,
+    MetabolicModel,
+    MetabolicParams,
+    MetabolicState,
+)
+
+__all__ += [
+    "CARBON",
+    "ENZYME_FORMS",
+    "METABOLITES",
+    "PUBLISHED_CONTINUOUS_STEADY_STATE",
+    "REACTIONS",
+    "SPECIES",
+    "MetabolicBatch",
+    "MetabolicModel",
+    "MetabolicParams",
+    "MetabolicState",
+]
