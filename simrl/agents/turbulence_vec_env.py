@@ -11,8 +11,9 @@ Observations ``(B * n_agents, 6 + K)`` are the agents' observations of
 :class:`~simrl.envs.turbulence.Turbulence2DParallelEnv`; actions ``(B * n_agents, 1)`` their coefficients.
 All rows of a copy share its reward and its ``dones``. A finished copy is reset inside the same step
 (SB3's convention): each of its rows gets ``infos[r]["terminal_observation"]`` (that agent's last
-observation) and ``infos[r]["TimeLimit.truncated"]``; the returned observation already belongs to the
-new episode. ``VecMonitor`` (added by the caller) then records one episode per row, whose return is the
+observation) and ``infos[r]["TimeLimit.truncated"]`` (True at the time limit, so SB3 bootstraps; False after
+a numerical blow-up, whose penalty ends the return); the returned observation already belongs to the new
+episode. ``VecMonitor`` (added by the caller) then records one episode per row, whose return is the
 copy's return.
 
 >>> from simrl.agents.turbulence_vec_env import make_turbulence_sb3_vec_env
@@ -139,7 +140,9 @@ class TurbulenceSB3VecEnv(VecEnv):
         obs = self._observations()
         infos = self._row_infos()
         if done.any():
-            time_limit = result["truncated"] & ~result["terminated"]
+            # A blow-up is reported truncated (the project's rule) but it has no future to bootstrap from:
+            # its penalty already is the worst surviving return, so SB3 must treat it as terminal.
+            time_limit = result["truncated"] & ~result["terminated"] & ~result["blowup"]
             for c in np.flatnonzero(done):
                 for r in range(c * self.n_agents, (c + 1) * self.n_agents):
                     infos[r]["terminal_observation"] = obs[r].copy()

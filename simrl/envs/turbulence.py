@@ -127,9 +127,10 @@ class Turbulence2DParallelEnv(ParallelEnv):
 
     ## Info (per agent, identical but for ``coefficient``)
     ``time``, ``solver_steps``, ``action_index``, ``enstrophy``, ``energy`` (domain means), ``spectrum_error``
-    (window mean of e above), ``cfl``, ``mean_nu_e``, ``mean_coefficient``, ``coefficient`` (this agent's,
-    after clipping), ``blowup``, ``status`` (0 ok, 2 non-finite, 3 CFL, 4 enstrophy), ``snapshot`` (index of the
-    initial field, -1 if given).
+    (window mean of e above; NaN if the copy blew up at the window's first step), ``cfl``, ``mean_nu_e`` (of
+    the last solver step), ``mean_coefficient``, ``coefficient`` (this agent's, after clipping; NaN while a
+    baseline closure drives the core, ``TurbulenceBatch.step_with_closure``), ``blowup``, ``status`` (0 ok,
+    2 non-finite, 3 CFL, 4 enstrophy), ``snapshot`` (index of the initial field, -1 if given).
 
     ## Arguments
     | argument | default | meaning |

@@ -208,7 +208,7 @@ class TurbulenceSettings:
 # ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LESTargets:
     """Everything the environment takes from the reference DNS at one LES resolution.
 

@@ -110,3 +110,20 @@ def test_ppo_trains_one_shared_policy_and_drives_the_core(ref):
     assert result["reward"].shape == (2,) and not result["blowup"].any()
     with pytest.raises(ValueError, match="\\(B, n_agents, d\\)"):
         policy_actions(model, core.agent_observations()[0])
+
+
+def test_blowup_rows_end_without_bootstrapping_and_the_copy_restarts(ref):
+    venv = make_turbulence_sb3_vec_env(
+        num_envs=2, seed=0, reference=ref, backscatter=True, coefficient_range=(-50.0, 0.125), n_les=N,
+        agents_per_side=2, episode_steps=200,
+    )  # fmt: skip
+    venv.reset()
+    actions = np.array([[-50.0]] * 4 + [[0.01]] * 4, np.float32)
+    for _ in range(20):
+        obs, rewards, dones, infos = venv.step(actions)
+        if dones[0]:
+            break
+    assert dones[:4].all() and not dones[4:].any()
+    assert np.all(rewards[:4] == -venv.settings.penalty) and all(info["blowup"] for info in infos[:4])
+    assert all(info["TimeLimit.truncated"] is False and np.all(np.isfinite(info["terminal_observation"])) for info in infos[:4])
+    assert np.all(np.isfinite(obs)) and venv.core.action_index[0] == 0
