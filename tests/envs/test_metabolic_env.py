@@ -1,0 +1,212 @@
+"""simrl/MetabolicPathway-v0: Gymnasium/SB3 API, whole-episode determinism, vector == single, the
+yield reward, snapshots, bad input. A scale-0.05 model (22 x 22 torus) keeps it fast."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from simrl.envs.metabolic import (
+    DEFAULT_SNAPSHOTS,
+    MetabolicPathwayEnv,
+    MetabolicPathwayVectorEnv,
+    generate_snapshot_set,
+    load_snapshot_set,
+)
+from simrl.physics.ecology.metabolic import PUBLISHED_CONTINUOUS_STEADY_STATE, MetabolicParams
+
+SMALL = MetabolicParams(scale=0.05)
+
+
+@pytest.fixture(scope="module")
+def snaps(tmp_path_factory):
+    path = tmp_path_factory.mktemp("met") / "small.npz"
+    generate_snapshot_set(path, SMALL, count=8, steps=3000, seed=5)
+    return str(path)
+
+
+def make(snaps, **kwargs):
+    kwargs.setdefault("episode_steps", 1000)
+    kwargs.setdefault("steps_per_action", 100)
+    return MetabolicPathwayEnv(snapshots=snaps, **kwargs)
+
+
+def rollout(env, actions, seed, options=None):
+    obs, info = env.reset(seed=seed, options=options)
+    trace = [(obs.copy(), 0.0, False, False, info)]
+    for a in actions:
+        obs, r, term, trunc, info = env.step(a)
+        trace.append((obs.copy(), r, term, trunc, info))
+        if term or trunc:
+            break
+    return trace
+
+
+def test_gymnasium_and_sb3_check_env(snaps):
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    env = make(snaps, episode_steps=500)
+    check_env(env, skip_render_check=True)
+    sb3_check_env(make(snaps, episode_steps=500), warn=True, skip_render_check=True)
+    obs, _ = env.reset(seed=1)
+    assert obs.dtype == np.float32 and obs.shape == (14,) and env.observation_space.contains(obs)
+
+
+def test_same_seed_same_actions_give_identical_whole_episodes(snaps):
+    actions = np.random.default_rng(3).random((12, 1)).astype(np.float32)
+    a = rollout(make(snaps), actions, seed=7)
+    b = rollout(make(snaps), actions, seed=7)
+    assert len(a) == len(b) == 11 and a[-1][3] and not a[-1][2]
+    for (oa, ra, ta, ua, ia), (ob, rb, tb, ub, ib) in zip(a, b):
+        np.testing.assert_array_equal(oa, ob)
+        assert ra == rb and ta == tb and ua == ub and ia == ib
+    c = rollout(make(snaps), actions, seed=8, options={"snapshot": a[0][4]["snapshot"]})
+    assert any(not np.array_equal(x[0], y[0]) for x, y in zip(a[1:], c[1:]))
+
+
+def test_return_is_the_episode_yield_of_the_product(snaps):
+    for product, reaction in (("T", 3), ("R", 2)):
+        env = make(snaps, product=product, feed_max=3.0)
+        env.reset(seed=2)
+        model = env.unwrapped.model
+        fed0, made0 = model.fed[0], model.reactions[0, reaction]
+        total = 0.0
+        for t in range(10):
+            _, r, term, trunc, info = env.step(np.array([0.1 * t], np.float32))
+            total += r
+            assert info["feed"] == pytest.approx(0.3 * t, abs=1e-6)
+        fed, made = model.fed[0] - fed0, model.reactions[0, reaction] - made0
+        guard = 0.1 * SMALL.effective_scale * 1000
+        assert trunc and info["fed"] == fed and info["product"] == made
+        assert total == pytest.approx(made / max(fed, guard), abs=1e-12)
+        assert info["yield"] == pytest.approx(total) and info["objective"] == -info["yield"]
+
+
+def test_zero_feed_is_guarded(snaps):
+    env = make(snaps)
+    env.reset(seed=0)
+    for _ in range(10):
+        _, r, _, trunc, info = env.step(np.zeros(1, np.float32))
+        assert np.isfinite(r) and np.isfinite(info["window_yield"])
+    assert trunc and info["fed"] == 0
+    assert info["yield"] == pytest.approx(info["product"] / (0.1 * SMALL.effective_scale * 1000))
+
+
+def test_vector_env_matches_single_envs_over_whole_episodes_and_autoresets(snaps):
+    n, steps = 3, 13  # 5-step episodes: two same-step autoresets per sub-environment
+    actions = np.random.default_rng(5).random((steps, n, 1)).astype(np.float32)
+    venv = MetabolicPathwayVectorEnv(num_envs=n, snapshots=snaps, episode_steps=500, steps_per_action=100)
+    singles = [make(snaps, episode_steps=500) for _ in range(n)]
+    obs, _ = venv.reset(seed=40)
+    np.testing.assert_array_equal(obs, np.stack([e.reset(seed=40 + i)[0] for i, e in enumerate(singles)]))
+    autoresets = 0
+    for t in range(steps):
+        obs, rewards, term, trunc, info = venv.step(actions[t])
+        for i, env in enumerate(singles):
+            o, r, te, tr, inf = env.step(actions[t, i])
+            assert r == rewards[i] and te == term[i] and tr == trunc[i]
+            src = info["final_info"] if te or tr else info
+            assert {k: src[k][i].item() for k in inf} == inf
+            if te or tr:
+                np.testing.assert_array_equal(info["final_obs"][i], o)
+                autoresets += 1
+                o, _ = env.reset()
+                assert info["step"][i] == 0
+            np.testing.assert_array_equal(obs[i], o)
+    assert autoresets == 2 * n
+
+
+def test_vector_env_disabled_autoreset_and_sb3_adapter(snaps):
+    from simrl.agents.sb3_vec_env import GymnasiumVecEnvAdapter
+
+    venv = MetabolicPathwayVectorEnv(num_envs=2, snapshots=snaps, episode_steps=200, steps_per_action=100,
+                                     autoreset_mode="Disabled", render_mode="rgb_array")
+    venv.reset(seed=[1, 2])
+    for _ in range(2):
+        _, _, term, trunc, info = venv.step(np.full((2, 1), 0.5, np.float32))
+    assert trunc.all() and not term.any()
+    frames = venv.render()
+    _, rewards, term2, trunc2, info2 = venv.step(np.ones((2, 1), np.float32))
+    assert trunc2.all() and not rewards.any() and (info2["step"] == 200).all() and (info2["fed"] == info["fed"]).all()
+    np.testing.assert_array_equal(venv.render()[0], frames[0])
+    adapter = GymnasiumVecEnvAdapter(MetabolicPathwayVectorEnv(num_envs=2, snapshots=snaps, episode_steps=200,
+                                                               steps_per_action=100))
+    assert adapter.reset().shape == (2, 14)
+    for _ in range(2):
+        adapter.step_async(np.full((2, 1), 0.5, np.float32))
+        _, _, dones, infos = adapter.step_wait()
+    assert dones.all() and infos[1]["terminal_observation"].shape == (14,)
+
+
+def test_splits_global_state_and_render(snaps):
+    assert load_snapshot_set(snaps).splits["eval"] == (6, 7)
+    env = make(snaps, snapshot_split="eval", render_mode="rgb_array")
+    assert {env.reset(seed=s)[1]["snapshot"] for s in range(20)} == {6, 7}
+    np.random.seed(0)
+    before = np.random.get_state()[1].copy()
+    env.reset(seed=3)
+    frame = env.render()
+    assert frame.dtype == np.uint8 and frame.shape == (22 * 11, 22 * 11, 3)
+    env.step(np.ones(1, np.float32))
+    assert not np.array_equal(frame, env.render())
+    assert np.array_equal(before, np.random.get_state()[1])
+
+
+def test_bad_actions_are_rejected_and_out_of_range_clipped(snaps):
+    a = rollout(make(snaps), [np.array([3.0], np.float32)] * 2, seed=4)
+    b = rollout(make(snaps), [np.array([1.0], np.float32)] * 2, seed=4)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x[0], y[0])
+    env = make(snaps)
+    env.reset(seed=0)
+    for bad in (np.zeros(2), np.zeros((1, 1)), np.array([np.inf]), None):
+        with pytest.raises(ValueError, match="action"):
+            env.step(bad)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"steps_per_action": 0}, "steps_per_action"),
+        ({"episode_steps": 1050}, "multiple"),
+        ({"feed_max": 0.0}, "feed_max"),
+        ({"feed_max": -1.0}, "feed_max"),
+        ({"product": "S"}, "accepted"),
+        ({"feed_guard": 0.0}, "feed_guard"),
+        ({"snapshot_split": "test"}, "accepted"),
+        ({"params": {"scale": 0.5}}, "snapshot set"),
+        ({"params": {"mode": "batch"}}, "continuous"),
+        ({"params": {"feed": -1.0}}, "feed"),
+        ({"params": {"colour": 1}}, "accepted"),
+    ],
+)
+def test_bad_arguments_name_what_is_accepted(snaps, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make(snaps, **kwargs)
+
+
+def test_missing_or_corrupt_snapshot_files_name_the_regeneration(snaps, tmp_path):
+    with pytest.raises(FileNotFoundError, match="regenerate"):
+        make(str(tmp_path / "none.npz"))
+    bad = tmp_path / "bad.npz"
+    shutil.copy(snaps, bad)
+    shutil.copy(snaps.replace(".npz", ".json"), bad.with_suffix(".json"))
+    bad.write_bytes(bad.read_bytes()[:-7] + b"corrupt")
+    with pytest.raises(ValueError, match="regenerate"):
+        make(str(bad))
+
+
+def test_shipped_snapshots_are_the_published_continuous_steady_state():
+    snap = load_snapshot_set(DEFAULT_SNAPSHOTS)
+    assert len(snap.states) == 32 and snap.params.scale == 0.1 and snap.params.feed == 1.0
+    mean = np.array(snap.manifest["mean_metabolites_last_steps_full_scale"])
+    # Published means (feed 1.0): S 1,246, P 171, Q 177, R 106, T 304 (scale-0.1 counts are noisy).
+    np.testing.assert_allclose(mean, PUBLISHED_CONTINUOUS_STEADY_STATE, rtol=0.2)
+    env = MetabolicPathwayEnv()
+    obs, info = env.reset(seed=0)
+    assert obs.shape == (14,) and info["S"] > 0
+    _, r, term, trunc, info = env.step(np.array([0.25], np.float32))
+    assert np.isfinite(r) and not (term or trunc) and info["step"] == 250
