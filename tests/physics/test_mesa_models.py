@@ -99,3 +99,12 @@ def test_metabolic_mesa_agrees_with_numba_core():
     init = SMALL_MET.initial_counts()
     totals = lambda c: np.stack([sum(c[..., SPECIES.index(s)] for s in f) for f in ENZYME_FORMS.values()], -1)
     assert np.all(totals(mesa_final) == totals(init))
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from simrl.physics.ecology import mesa_models
+
+    result = doctest.testmod(mesa_models, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

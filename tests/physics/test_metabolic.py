@@ -247,3 +247,12 @@ def test_continuous_steady_state_matches_published_means():
     mean = traj[:, 60:, :5].mean(axis=(0, 1)) / p.effective_scale
     rel = mean / np.array(PUBLISHED_CONTINUOUS_STEADY_STATE) - 1.0
     assert np.all(np.abs(rel) < 0.10), (mean, rel)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from simrl.physics.ecology import metabolic
+
+    result = doctest.testmod(metabolic, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
