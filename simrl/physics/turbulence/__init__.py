@@ -22,6 +22,11 @@ dispersion relation ``w = -beta k_x / |k|^2`` (westward phase propagation), whic
 ``div(nu_e grad omega)`` with a per-system eddy-viscosity field ``nu_e(x, y)`` dissipates
 enstrophy where ``nu_e > 0`` (in the reference's notation it is ``-Pi``).
 
+Modules: :mod:`.closures` (Smagorinsky/Leith, static and dynamic; the agents' lattice and its periodic
+interpolation), :mod:`.invariants` (the agents' local observation features), :mod:`.reference` (reference
+DNS statistics and filtered-DNS initial conditions, shipped in ``simrl/data/turbulence``) and
+:mod:`.reference_generator` (``scripts/generate_turbulence_reference.py``).
+
 Domain [0, 2 pi)^2, N x N points, 'ij' indexing (axis 0 = x), ``scipy.fft.rfft2`` layout and
 normalisation (:mod:`.grid`).
 
@@ -77,6 +82,15 @@ from simrl.physics.turbulence.closures import (  # noqa: E402
     make_closure,
 )
 from simrl.physics.turbulence.invariants import INVARIANT_NAMES, local_invariants  # noqa: E402
+from simrl.physics.turbulence.reference import (  # noqa: E402
+    REFERENCE_CASES,
+    LESReference,
+    ReferenceCase,
+    ReferenceData,
+    ReferenceDataError,
+    load_reference,
+    reference_path,
+)
 
 __all__ = [
     "STATUS_OK",
@@ -101,4 +115,11 @@ __all__ = [
     "make_closure",
     "INVARIANT_NAMES",
     "local_invariants",
+    "REFERENCE_CASES",
+    "LESReference",
+    "ReferenceCase",
+    "ReferenceData",
+    "ReferenceDataError",
+    "load_reference",
+    "reference_path",
 ]
