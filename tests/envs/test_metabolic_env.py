@@ -210,3 +210,12 @@ def test_shipped_snapshots_are_the_published_continuous_steady_state():
     assert obs.shape == (14,) and info["S"] > 0
     _, r, term, trunc, info = env.step(np.array([0.25], np.float32))
     assert np.isfinite(r) and not (term or trunc) and info["step"] == 250
+
+
+def test_molecule_cap_ends_the_episode_as_a_blowup(snaps):
+    cap = max(s.molecules.shape[1] for s in load_snapshot_set(snaps).states) + 50
+    params = {"max_molecules": cap, "initial_s": 0, "initial_p": 0, "initial_q": 0}
+    env = make(snaps, params=params, feed_max=1000.0)
+    env.reset(seed=0)
+    _, reward, terminated, truncated, info = env.step(np.ones(1, np.float32))
+    assert truncated and not terminated and info["blowup"] and np.isfinite(reward) and info["step"] == 100

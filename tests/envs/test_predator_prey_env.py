@@ -272,3 +272,15 @@ def test_shipped_big_world_snapshots_are_in_the_netlogo_steady_state():
     assert info["grass"] + info["sheep"] > 0 and obs.shape == (9,)
     _, r, term, trunc, info = env.step(np.array([0.2, 0.1], np.float32))
     assert np.isfinite(r) and not (term or trunc) and info["tick"] == 10
+
+
+def test_population_cap_ends_the_episode_as_a_blowup(snaps):
+    cap = int(max(s.sheep.shape[1] for s in load_snapshot_set(snaps).states)) + 20
+    env = make(snaps, params={"max_population": cap}, max_removal=(0.0, 0.03), episode_ticks=500)
+    env.reset(seed=0)
+    for _ in range(50):
+        _, reward, terminated, truncated, info = env.step(np.array([0.0, 1.0], np.float32))
+        if terminated or truncated:
+            break
+    assert truncated and not terminated and info["blowup"] and not info["extinct"]
+    assert np.isfinite(reward) and info["objective"] >= env.settings.extinction_cost * (500 - info["tick"]) / 500
