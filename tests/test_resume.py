@@ -1,0 +1,157 @@
+"""Resumable checkpoints (simrl.agents.checkpoints): bit-exact continuation, corrupt/partial
+checkpoints, pruning, config checks; and a real training run killed with SIGKILL and resumed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from stable_baselines3 import DQN, PPO
+from stable_baselines3.common.env_util import make_vec_env
+
+from simrl.agents.checkpoints import (
+    CheckpointCallback,
+    CheckpointError,
+    check_run_config,
+    find_sidecars,
+    read_checkpoint,
+    reset_seed,
+    resume_latest,
+    save_checkpoint,
+    write_run_config,
+)
+from simrl.agents.paper_dqn import PaperDQN
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "train_agent.py"
+
+AGENTS = {
+    "ppo": (PPO, dict(policy="MlpPolicy", n_steps=32, batch_size=32, n_epochs=2, policy_kwargs={"net_arch": [16]})),
+    "dqn": (DQN, dict(policy="MlpPolicy", learning_starts=64, buffer_size=500, train_freq=4, target_update_interval=50,
+                      batch_size=16, policy_kwargs={"net_arch": [16]})),
+    "paper_dqn": (PaperDQN, dict(hidden_width=16, hidden_applications=2, buffer_size=500, batch_size=16)),
+}  # fmt: skip
+TOTAL, EVERY = 384, 128
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _cartpole(seed: int):
+    return make_vec_env("CartPole-v1", n_envs=2, seed=seed)
+
+
+def _build(name: str, seed: int = 0):
+    cls, kwargs = AGENTS[name]
+    kwargs = dict(kwargs)
+    policy = kwargs.pop("policy", None)
+    env = _cartpole(seed)
+    model = cls(policy, env, seed=seed, device="cpu", **kwargs) if policy else cls(env, seed=seed, device="cpu", **kwargs)
+    return cls, model
+
+
+def _params(model) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in model.policy.parameters()])
+
+
+@pytest.mark.parametrize("name", list(AGENTS))
+def test_resumed_training_is_bit_identical_to_an_uninterrupted_one(tmp_path, name):
+    cls, model = _build(name)
+    model.learn(TOTAL, callback=CheckpointCallback(tmp_path, every=EVERY, prefix=name, keep=10))
+    reference = _params(model).clone()
+    sidecars = find_sidecars(tmp_path)
+    assert [read_checkpoint(s).step for s in sidecars] == [256, 128]
+    assert all(read_checkpoint(s).env_state == "exact" for s in sidecars)
+    if name != "ppo":
+        assert "replay_buffer" in read_checkpoint(sidecars[0]).files
+    sidecars[0].unlink()  # as if killed while writing the step-256 checkpoint: resume from 128
+    np.random.seed(12345)  # scramble every global stream: the checkpoint must restore them
+    torch.manual_seed(678)
+    resumed = resume_latest(tmp_path, cls, _cartpole, seed=0, device="cpu")
+    assert resumed is not None and resumed.checkpoint.step == 128
+    assert any("step 256 is partial" in p for p in resumed.problems)
+    resumed.model.learn(TOTAL - resumed.model.num_timesteps, reset_num_timesteps=False)
+    assert resumed.model.num_timesteps == model.num_timesteps
+    assert torch.equal(_params(resumed.model), reference)
+
+
+def _two_checkpoints(tmp_path, name="ppo"):
+    _, model = _build(name)
+    model.learn(TOTAL, callback=CheckpointCallback(tmp_path, every=EVERY, prefix=name, keep=2))
+    return model, find_sidecars(tmp_path)
+
+
+def test_corrupt_or_truncated_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, caplog):
+    _, (newest, previous) = _two_checkpoints(tmp_path)
+    state = tmp_path / json.loads(newest.read_text())["files"]["state"]["name"]
+    data = bytearray(state.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte, same size
+    state.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        read_checkpoint(newest)
+    resumed = resume_latest(tmp_path, PPO, _cartpole, seed=0, device="cpu")
+    assert resumed.checkpoint.step == read_checkpoint(previous).step == 128
+    assert any("SHA-256" in p and "trying the previous checkpoint" in p for p in resumed.problems)
+    assert "SHA-256" in caplog.text
+
+    model_zip = tmp_path / json.loads(previous.read_text())["files"]["model"]["name"]
+    model_zip.write_bytes(model_zip.read_bytes()[:100])  # a truncated write
+    with pytest.raises(CheckpointError, match="truncated"):
+        read_checkpoint(previous)
+    with pytest.raises(CheckpointError, match="no usable checkpoint"):
+        resume_latest(tmp_path, PPO, _cartpole, seed=0, device="cpu")
+
+
+def test_unreadable_sidecar_is_reported(tmp_path):
+    _, (newest, _) = _two_checkpoints(tmp_path)
+    newest.write_text('{"format": "simrl-checkpoint", "step": 2')
+    with pytest.raises(CheckpointError, match="unreadable"):
+        read_checkpoint(newest)
+    assert resume_latest(tmp_path, PPO, _cartpole, seed=0, device="cpu").checkpoint.step == 128
+
+
+def test_only_the_newest_checkpoints_stay_resumable_and_every_model_zip_is_kept(tmp_path):
+    _, model = _build("dqn")
+    model.learn(640, callback=CheckpointCallback(tmp_path, every=EVERY, prefix="dqn", keep=2))
+    assert [read_checkpoint(s).step for s in find_sidecars(tmp_path)] == [512, 384]
+    assert sorted(p.name for p in tmp_path.glob("dqn_*_steps.zip")) == [f"dqn_{s}_steps.zip" for s in (128, 256, 384, 512)]
+    assert len(list(tmp_path.glob("*.replay_buffer.pkl"))) == len(list(tmp_path.glob("*.state.pkl"))) == 2
+    assert not list(tmp_path.glob(".*"))  # no temporary files left behind
+
+
+def test_no_checkpoint_means_none_and_bad_arguments_are_refused(tmp_path):
+    assert resume_latest(tmp_path / "absent", PPO, _cartpole, seed=0) is None
+    with pytest.raises(ValueError, match="interval"):
+        CheckpointCallback(tmp_path, every=0, prefix="x")
+    _, model = _build("ppo")
+    with pytest.raises(ValueError, match="keep"):
+        save_checkpoint(model, tmp_path, "x", keep=0)
+
+
+def test_reset_seeds_lie_above_every_configured_seed_range():
+    seeds = {reset_seed(s, step) for s in (0, 1) for step in (2048, 4096, 10**9)}
+    assert len(seeds) == 6 and min(seeds) >= 2**32
+
+
+def test_resume_refuses_a_different_config(tmp_path):
+    cfg = {"seed": 0, "total_timesteps": 1000, "agent": {"kwargs": {"learning_rate": 3e-4}}, "resume": False,
+           "progress_bar": True, "device": "auto"}  # fmt: skip
+    write_run_config(tmp_path, cfg)
+    check_run_config(tmp_path, {**cfg, "resume": True, "progress_bar": False, "device": "cpu"})
+    with pytest.raises(CheckpointError, match=r"agent\.kwargs\.learning_rate: 0\.0003 -> 0\.001"):
+        check_run_config(tmp_path, {**cfg, "agent": {"kwargs": {"learning_rate": 1e-3}}})
+    with pytest.raises(CheckpointError, match="no .*run_config.json"):
+        check_run_config(tmp_path / "other", cfg)
