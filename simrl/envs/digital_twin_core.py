@@ -222,8 +222,6 @@ class DigitalTwinCore:
     are not ``active`` (finished, DISABLED autoreset) must be left unchanged.
     """
 
-    action_dim: int = 1
-
     def __init__(self, settings: Any, num_envs: int) -> None:
         self.settings = settings
         self.num_envs = int(num_envs)
@@ -307,8 +305,9 @@ class DigitalTwinVectorEnv(VectorEnv):
     what SB3 expects): a finished sub-environment is reset inside the same ``step``; its last
     observation and info are in ``info["final_obs"]`` / ``info["final_info"]`` (masks
     ``_final_obs``, ``_final_info``), the top-level info of that row is its reset info.
-    ``AutoresetMode.DISABLED``: finished sub-environments stay frozen (not advanced, zero
-    reward, done flags repeated) until the next ``reset``. ``reset(options={"reset_mask": m})``
+    ``AutoresetMode.DISABLED``: finished sub-environments stay frozen until the next ``reset``:
+    their observation, info and frame are held, their reward is 0 and their done flags repeat
+    (the core may keep stepping the retired model cheaply, e.g. with every animal culled). ``reset(options={"reset_mask": m})``
     resets only the rows where ``m`` is True.
     """
 

@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import functools
 import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,7 +238,6 @@ def _spaces(settings: MetabolicSettings) -> tuple[spaces.Box, spaces.Box]:
 class MetabolicCore(DigitalTwinCore):
     """B metabolic-pathway models (one :class:`MetabolicBatch`) and their episode bookkeeping."""
 
-    action_dim = 1
 
     def __init__(self, settings: MetabolicSettings, num_envs: int) -> None:
         super().__init__(settings, num_envs)

@@ -270,7 +270,6 @@ def _spaces(settings: PredatorPreySettings) -> tuple[spaces.Box, spaces.Box]:
 class PredatorPreyCore(DigitalTwinCore):
     """B sheep-wolves-grass models (one :class:`PredatorPreyBatch`) and their episode bookkeeping."""
 
-    action_dim = 2
 
     def __init__(self, settings: PredatorPreySettings, num_envs: int) -> None:
         super().__init__(settings, num_envs)
