@@ -14,6 +14,8 @@ MODULES = [
     "simrl.agents.paper_dqn",
     "simrl.physics.turbulence",
     "simrl.physics.ecology.predator_prey",
+    "simrl.envs.predator_prey",
+    "simrl.envs.metabolic",
 ]
 
 
