@@ -680,6 +680,11 @@ class TurbulenceBatch:
         to the DNS mean as a typical DNS sample."""
         return np.mean(self._log_spectrum_z(z) ** 2, axis=-1)
 
+    def spectrum_error_of(self, omega_hat: np.ndarray) -> np.ndarray:
+        """The reward's normalised log-spectrum error (see :meth:`_spectrum_error`) of any LES fields
+        ``(B, N, N//2+1)`` against this core's targets, (B,): for evaluators that score runs the same way."""
+        return self._spectrum_error(self._shell_spectrum(np.asarray(omega_hat)))
+
     def _paper_reward(self, omega_hat: np.ndarray) -> np.ndarray:
         """Mojgani et al.'s ``1 / ||k (Z_LES(k) - Z_DNS(k))||^2`` over the x and y directional spectra."""
         t = self.targets

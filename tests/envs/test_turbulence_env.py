@@ -237,6 +237,7 @@ def test_log_spectrum_reward_is_the_window_mean_of_the_normalised_error(ref):
     np.testing.assert_array_equal(core.state.omega_hat, state.omega_hat)
     assert reward == pytest.approx(-np.mean(errors), rel=1e-8)
     assert info["spectrum_error"] == pytest.approx(np.mean(errors), rel=1e-8)
+    assert core.spectrum_error_of(state.omega_hat)[0] == pytest.approx(errors[-1], rel=1e-12)
     clipped = global_env(ref, reward_clip=0.5)
     clipped.reset(seed=5)
     assert clipped.step(np.array([0.125], np.float32))[1] >= -0.5
