@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any, Callable
 
@@ -517,14 +517,14 @@ class TurbulenceBatch:
         t = self.targets
         n = self.grid.n
         if omega_hat is not None:
-            field = np.asarray(omega_hat)
-            if field.shape == (n, n) and not np.iscomplexobj(field):
-                field = self.grid.to_spectral(field)
-            elif field.shape != self.grid.spectral_shape:
+            w_hat = np.asarray(omega_hat)
+            if w_hat.shape == (n, n) and not np.iscomplexobj(w_hat):
+                w_hat = self.grid.to_spectral(w_hat)
+            elif w_hat.shape != self.grid.spectral_shape:
                 raise ValueError(
-                    f"initial field must be spectral {self.grid.spectral_shape} (complex) or physical ({n}, {n}) (real), got {field.shape}"
+                    f"initial field must be spectral {self.grid.spectral_shape} (complex) or physical ({n}, {n}) (real), got {w_hat.shape}"
                 )
-            if not np.all(np.isfinite(field)):
+            if not np.all(np.isfinite(w_hat)):
                 raise ValueError("initial field contains NaN or inf")
             index = -1
         else:
@@ -535,16 +535,16 @@ class TurbulenceBatch:
                 if isinstance(snapshot_index, bool) or not isinstance(snapshot_index, Integral) or not 0 <= snapshot_index < m:
                     raise ValueError(f"snapshot_index must be an integer in [0, {m - 1}], got {snapshot_index!r}")
                 index = int(snapshot_index)
-            field = t.snapshots[index].astype(np.complex128)
+            w_hat = t.snapshots[index].astype(np.complex128)
             if self.settings.augment:
                 shift = (int(rng.choice(self._shifts)), int(rng.choice(self._shifts)))
                 rotations = int(rng.integers(4))
                 reflect = bool(rng.integers(2))
                 if not self._isotropic:
                     rotations, reflect = 0, False
-                omega = self.grid.to_physical(field)
-                field = self.grid.to_spectral(symmetry_transform(omega, shift, rotations, reflect, self._half_period))
-        fresh = self.model.state_from_spectral(field)
+                omega = self.grid.to_physical(w_hat)
+                w_hat = self.grid.to_spectral(symmetry_transform(omega, shift, rotations, reflect, self._half_period))
+        fresh = self.model.state_from_spectral(w_hat)
         self.state.omega_hat[i] = fresh.omega_hat[0]
         self.state.time[i] = 0.0
         self.state.steps[i] = 0
@@ -587,12 +587,12 @@ class TurbulenceBatch:
         s = self.settings
         b, a, n = self.num_systems, s.agents_per_side, self.grid.n
         coefficients = np.asarray(coefficients, dtype=np.float64).reshape(b, self.n_agents)
-        field = interpolate_periodic(coefficients.reshape(b, a, a), n, s.interpolation)
+        c_field = interpolate_periodic(coefficients.reshape(b, a, a), n, s.interpolation)
         active = np.ones(b, dtype=bool) if active is None else np.asarray(active, dtype=bool)
         self.coefficients[active] = coefficients[active]
 
         def nu_e(omega_hat: np.ndarray, idx: np.ndarray) -> np.ndarray:
-            return eddy_viscosity(self.grid, omega_hat, field[idx], s.action, s.scale)
+            return eddy_viscosity(self.grid, omega_hat, c_field[idx], s.action, s.scale)
 
         return self._window(nu_e, active)
 
