@@ -150,7 +150,7 @@ class Turbulence2DParallelEnv(ParallelEnv):
     | obs_clip | 10 | observation bound |
     | augment, snapshot_indices | True, None | initial fields (above) |
     | threads | 1 | LES copies advanced concurrently by the solver |
-    | reference | None | inject an ``LESTargets`` / ``ReferenceData`` instead of the shipped data |
+    | reference | None | inject an ``LESTargets`` / ``ReferenceData`` instead of the shipped data (``case`` is then ignored) |
     | max_cycles | None | PettingZoo's name for actions per episode (sets ``episode_steps``) |
     | render_mode | None | "rgb_array": vorticity and nu_e side by side |
 
