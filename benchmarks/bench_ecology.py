@@ -37,8 +37,6 @@ import sys
 import tempfile
 import time
 
-import numpy as np
-
 from simrl.physics.ecology import PredatorPreyBatch, PredatorPreyModel, PredatorPreyParams, spawn_seeds
 from simrl.physics.ecology.mesa_models import MetabolicPathwayMesa, PredatorPreyMesa
 from simrl.physics.ecology.metabolic import MetabolicBatch, MetabolicModel, MetabolicParams
