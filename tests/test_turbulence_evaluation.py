@@ -1,0 +1,158 @@
+"""A-posteriori turbulence evaluation (simrl.evaluation.turbulence) on a tiny synthetic 16^2 case:
+every file is written, the metrics are sensible, a policy playing the static Leith coefficient
+reproduces the Leith baseline, a blow-up is recorded and not raised; and the training script end
+to end on the shipped reference (skipped when the shipped data is absent)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from simrl.envs.turbulence_core import synthetic_targets
+from simrl.evaluation import read_episodes
+from simrl.evaluation.turbulence import (
+    BASELINE_LABELS,
+    METRICS,
+    ReferenceStatistics,
+    _tail_probability,
+    evaluate,
+    held_out_indices,
+    load_arrays,
+    pdf_tail_l1,
+)
+from simrl.physics.turbulence.closures import STATIC_COEFFICIENTS
+
+ROOT = Path(__file__).resolve().parents[1]
+FILES = ("summary.json", "table.txt", "spectra.npz", "spectra.png", "pdf.png", "fields.png", "episodes.parquet")
+
+
+def _cfg(n_seeds=2, baselines=("none", "smagorinsky", "leith"), steps=200, **env):
+    kwargs = {"n_les": 16, "agents_per_side": 4, "episode_steps": 20, "reference": synthetic_targets(16), **env}
+    return {
+        "env": {"name": "turbulence", "id": "simrl/Turbulence2D-v0", "kwargs": kwargs,
+                "evaluation_kwargs": {"episode_steps": steps, "transient_steps": 40, "record_every": 20,
+                                      "baselines": list(baselines)}},
+        "evaluation": {"n_seeds": n_seeds, "first_seed": 1000000},
+        "agent": {"name": "tiny"},
+        "seed": 0,
+    }  # fmt: skip
+
+
+class ConstantCoefficient:
+    """A 'trained model' that plays one coefficient for every agent (SB3-style predict)."""
+
+    def __init__(self, value: float):
+        self.value = value
+
+    def predict(self, obs, deterministic=True):
+        return np.full((obs.shape[0], 1), self.value, dtype=np.float32), None
+
+
+def test_held_out_snapshots_are_the_last_40_percent():
+    assert held_out_indices(20).tolist() == list(range(12, 20))
+    assert held_out_indices(10).tolist() == [6, 7, 8, 9]
+    assert held_out_indices(2).tolist() == [1]
+    with pytest.raises(ValueError, match="at least 2"):
+        held_out_indices(1)
+
+
+def test_tail_metrics_by_hand():
+    edges = np.linspace(-5, 5, 11)  # bins of width 1
+    density = np.full(10, 0.1)  # uniform on [-5, 5]
+    assert _tail_probability(edges, density, 3.0) == pytest.approx(0.4)
+    assert _tail_probability(edges, density, 2.5) == pytest.approx(0.5)
+    stats = ReferenceStatistics(np.arange(3), np.ones(3), 1.0, edges, density, 2)
+    assert pdf_tail_l1(density, stats, (2.0, 5.0)) == pytest.approx(0.0)
+    assert pdf_tail_l1(density * math.e, stats, (2.0, 5.0)) == pytest.approx(1.0)
+    empty_tails = np.where(np.abs(0.5 * (edges[1:] + edges[:-1])) > 2, 0.0, 0.1)
+    assert pdf_tail_l1(empty_tails, stats, (2.0, 5.0)) == pytest.approx(math.log(1e3))
+
+
+def test_baselines_only_write_every_file_with_sensible_metrics(tmp_path):
+    result = evaluate(None, _cfg(), tmp_path, None, tmp_path / "evaluation")
+    out = tmp_path / "evaluation"
+    for name in FILES:
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    assert math.isnan(result["objective"]) and result["out_dir"] == str(out)
+    episodes = read_episodes(out)
+    assert len(episodes) == 3 * 2 and set(episodes["policy"]) == {"no closure", "Smagorinsky", "Leith"}
+    assert episodes["is_baseline"].all() and set(episodes["seed"]) == {1000000, 1000001}
+    assert set(METRICS) <= set(episodes.columns)
+    assert (episodes["steps_survived"] == 200).all() and (episodes["blowup"] == 0).all()
+    for key in ("spectrum_error", "spectrum_l2", "pdf_tail_l1", "mean_energy", "mean_enstrophy"):
+        assert np.isfinite(episodes[key]).all() and (episodes[key] >= 0).all(), key
+    # an eddy viscosity removes enstrophy: both closures end below the unclosed LES
+    z = episodes.groupby("policy")["mean_enstrophy"].mean()
+    assert z["Smagorinsky"] < z["no closure"] and z["Leith"] < z["no closure"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["held_out_snapshots"] == [7, 8]  # 12 synthetic snapshots: the last 5 are held out
+    assert summary["policies"]["Leith"]["episodes"] == 2
+    arrays = load_arrays(out)
+    assert arrays["mean_spectra"].shape == (3, arrays["k"].size) and arrays["final_fields"].shape == (3, 16, 16)
+    assert "Smagorinsky" in result["table"] and "+-" in result["table"]
+
+
+def test_a_policy_playing_the_static_leith_coefficient_reproduces_the_leith_baseline(tmp_path):
+    model = ConstantCoefficient(STATIC_COEFFICIENTS["leith"])
+    result = evaluate(model, _cfg(baselines=("leith",)), tmp_path, "constant", tmp_path / "ev")
+    episodes = read_episodes(tmp_path / "ev").set_index(["policy", "seed"])
+    mine, leith = episodes.loc["constant"], episodes.loc["Leith"]
+    for key in ("spectrum_error", "mean_enstrophy", "mean_energy", "spectrum_l2"):
+        np.testing.assert_allclose(mine[key].to_numpy(), leith[key].to_numpy(), rtol=1e-6, err_msg=key)
+    assert result["objective"] == pytest.approx(float(mine["spectrum_error"].mean()))
+    assert not episodes.loc["constant", "is_baseline"].any()
+    comparison = result["comparison"]
+    assert comparison["policy"] == "constant" and comparison["stable"] is True
+
+
+def test_a_blown_up_closure_is_recorded_not_raised(tmp_path):
+    # strong negative eddy viscosity (anti-diffusion) blows the LES up within a few windows
+    cfg = _cfg(baselines=("smagorinsky",), backscatter=True, coefficient_range=[-50.0, 0.125])
+    result = evaluate(ConstantCoefficient(-50.0), cfg, tmp_path, "unstable", tmp_path / "ev")
+    episodes = read_episodes(tmp_path / "ev").set_index("policy")
+    bad = episodes.loc["unstable"]
+    assert (bad["blowup"] == 1).all() and (bad["steps_survived"] < 200).all()
+    assert (episodes.loc["Smagorinsky", "blowup"] == 0).all()
+    assert result["comparison"]["stable"] is False and result["comparison"]["target_met"] is False
+    assert "2/2" in result["table"]
+    for name in FILES:
+        assert (tmp_path / "ev" / name).is_file(), name
+
+
+def _shipped_reference_available() -> bool:
+    try:
+        from simrl.physics.turbulence.reference import load_reference
+
+        load_reference("fhit_cpu", n_les=16)
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+@pytest.mark.skipif(not _shipped_reference_available(), reason="shipped turbulence reference (fhit_cpu) not available")
+@pytest.mark.parametrize("agent", ["ppo", "conv_closure"])
+def test_train_agent_script_end_to_end(tmp_path, agent):
+    args = [
+        f"agent={agent}", "env=turbulence", "total_timesteps=256", "n_envs=2", "progress_bar=false", "device=cpu",
+        "env.kwargs.n_les=16", "env.kwargs.episode_steps=40", "env.evaluation_kwargs.episode_steps=80",
+        "env.evaluation_kwargs.transient_steps=20", "env.evaluation_kwargs.record_every=20",
+        "evaluation.n_seeds=2", "checkpoint_every=128",
+        f"env.agent_kwargs.{agent}.n_steps=4", f"env.agent_kwargs.{agent}.batch_size=8",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_agent.py"), f"hydra.run.dir={tmp_path}", *args],
+                            capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "final_model.zip").exists()
+    for name in FILES:
+        assert (tmp_path / "evaluation" / name).is_file(), name
+    episodes = read_episodes(tmp_path)
+    assert set(episodes["policy"]) == {agent, *BASELINE_LABELS.values()} and len(episodes) == 6 * 2
+    assert "dynamic Leith" in result.stdout
