@@ -15,9 +15,14 @@ One run measures and prints (markdown tables, ratios first):
    throughput for B = 1, 4, 16.
 
 Agent-steps: the number of agents alive at the start of each timed step, summed (sheep +
-wolves; metabolites + enzyme units). Every Numba timing excludes compilation (a warm-up call
-first) and is the median of a few repeats; Mesa timings exclude model construction. The
-goal of issue 4 is a Numba/Mesa ratio of at least 100.
+wolves; metabolites + enzyme units). The predator-prey comparison starts both models from the
+same state, warmed up for 500 ticks by the Numba core (``PredatorPreyMesa.from_state``), so
+both run at the same population sizes; the metabolic one starts both from setup. The
+single-model comparisons time CPU seconds of this process (``time.process_time``: robust to
+other processes on a shared machine, both sides are single-threaded); the batched tables time
+wall seconds (``parallel=True`` uses several threads). Every Numba timing excludes
+compilation (a warm-up call first) and is the median of a few repeats; Mesa timings exclude
+model construction. The goal of issue 4 is a Numba/Mesa ratio of at least 100.
 
 Usage::
 
@@ -49,41 +54,40 @@ def log(msg: str) -> None:
 
 
 def median_time(fn, repeats: int) -> float:
+    """Median CPU seconds of ``fn()`` (single-threaded work)."""
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(time.process_time() - t0)
     return statistics.median(times)
 
 
 # --------------------------------------------------------------------------- predator-prey
-def pp_numba_rate(params: PredatorPreyParams, warm: int, ticks: int, repeats: int) -> tuple[float, float]:
-    """(agent-steps/s, ticks/s) of the Numba core from a state warmed up for ``warm`` ticks."""
-    base = PredatorPreyModel(params, seed=1)
-    base.step(warm)
-    state = base.snapshot()
+def pp_numba_rate(state, ticks: int, repeats: int) -> tuple[float, float]:
+    """(agent-steps/s, ticks/s) of the Numba core continuing ``state`` (CPU time)."""
     rates, tick_rates = [], []
     for r in range(repeats):
         model = PredatorPreyModel.from_snapshot(state, seed=100 + r)
         start = model.counts
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         counts = model.step(ticks)
-        dt = time.perf_counter() - t0
+        dt = time.process_time() - t0
         alive = int(start[1] + start[2]) + int(counts[:-1, 1:].sum())
         rates.append(alive / dt)
         tick_rates.append(ticks / dt)
     return statistics.median(rates), statistics.median(tick_rates)
 
 
-def pp_mesa_rate(params: PredatorPreyParams, ticks: int) -> tuple[float, float]:
-    model = PredatorPreyMesa(params, seed=1)
+def pp_mesa_rate(state, ticks: int) -> tuple[float, float]:
+    """The same for the Mesa model started from the same state (CPU time)."""
+    model = PredatorPreyMesa.from_state(state, seed=1)
     alive, dt = 0, 0.0
     for _ in range(ticks):
         alive += model.sheep_count + model.wolf_count
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         model.step()
-        dt += time.perf_counter() - t0
+        dt += time.process_time() - t0
     return alive / dt, ticks / dt
 
 
@@ -94,14 +98,18 @@ def bench_predator_prey(quick: bool) -> dict:
     PredatorPreyModel(small, seed=0).step(2)  # compile
     for name, params, mesa_ticks, numba_ticks in (("255x255 (NetLogo big world)", big, 2 if quick else 4, 200),
                                                   ("51x51 (100 sheep, 50 wolves)", small, 50 if quick else 150, 1000)):
-        log(f"predator-prey {name}: Numba ...")
-        nr, nt = pp_numba_rate(params, 0, numba_ticks, 3)
+        log(f"predator-prey {name}: warm-up (500 ticks), then Numba ...")
+        warm = PredatorPreyModel(params, seed=1)
+        warm.step(500)
+        state = warm.snapshot()
+        nr, nt = pp_numba_rate(state, numba_ticks, 3)
         log(f"predator-prey {name}: Mesa ({mesa_ticks} ticks) ...")
-        mr, mt = pp_mesa_rate(params, mesa_ticks)
+        mr, mt = pp_mesa_rate(state, mesa_ticks)
         out["worlds"].append({"world": name, "numba_agent_steps_per_s": nr, "mesa_agent_steps_per_s": mr,
                               "numba_ticks_per_s": nt, "mesa_ticks_per_s": mt, "ratio": nr / mr})
     log("predator-prey: one 1,000-tick run of the big world ...")
     out["run_1000_ticks_s"] = median_time(lambda: PredatorPreyModel(big, seed=3).step(1000), 1 if quick else 3)
+    out["run_1000_ticks_note"] = "CPU seconds from setup, one thread"
     batched = []
     for b in (1, 4, 16):
         for parallel in (False, True):
@@ -126,9 +134,9 @@ def met_numba_rate(params: MetabolicParams, steps: int, repeats: int, warm_state
         model = (MetabolicModel.from_snapshot(warm_state, seed=50 + r) if warm_state is not None
                  else MetabolicModel(params, seed=50 + r))
         c0 = model.counts()
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         traj = model.run(steps, every=1)
-        dt = time.perf_counter() - t0
+        dt = time.process_time() - t0
         alive = int(c0.sum()) + int(traj[:-1].sum())
         rates.append(alive / dt)
         step_rates.append(steps / dt)
@@ -140,9 +148,9 @@ def met_mesa_rate(params: MetabolicParams, steps: int) -> tuple[float, float]:
     alive, dt = 0, 0.0
     for _ in range(steps):
         alive += len(model.agents)
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         model.step()
-        dt += time.perf_counter() - t0
+        dt += time.process_time() - t0
     return alive / dt, steps / dt
 
 
@@ -198,7 +206,7 @@ def print_tables(res: dict) -> None:
     for s in met["scales"]:
         print(f"| metabolic | scale {s['scale']} ({s['agents_at_start']} agents) | {s['numba_agent_steps_per_s']:.3g} | "
               f"{s['mesa_agent_steps_per_s']:.3g} | {s['ratio']:.0f}x | {'met' if s['ratio'] >= GOAL_RATIO else 'MISSED'} |")
-    print(f"\nPredator-prey, NetLogo big world: one 1,000-tick run takes {pp['run_1000_ticks_s']:.2f} s "
+    print(f"\nPredator-prey, NetLogo big world: one 1,000-tick run takes {pp['run_1000_ticks_s']:.2f} CPU s "
           f"(from setup, one thread).")
     print("\n### Batched throughput (models x ticks per second; ratio to B = 1 serial)\n")
     print("| model | B | serial | ratio | parallel=True | ratio |")
@@ -211,7 +219,7 @@ def print_tables(res: dict) -> None:
             p = next(r[key] for r in rows if r["B"] == b and r["parallel"])
             print(f"| {name} | {b} | {s:.0f} | {s / ref:.2f} | {p:.0f} | {p / ref:.2f} |")
     print("\n### Metabolic steps per second (one model, one thread)\n")
-    print("| scale | from the initial state | at the continuous steady state (feed 1) | molecules there |")
+    print("| scale | from the initial state | at the continuous steady state (feed 1) | molecules there |")  # CPU time
     print("|---|---:|---:|---:|")
     for s in met["steps_per_s"]:
         print(f"| {s['scale']} | {s['initial_steps_per_s']:.0f} | {s['steady_state_steps_per_s']:.0f} | "

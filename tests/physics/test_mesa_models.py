@@ -155,3 +155,15 @@ def test_removal_steady_states(variant):
     # scatter by ~10 % between runs, hence the wider wolf tolerance
     rtol = np.array([0.05, 0.05, 0.2])
     assert np.all(np.abs(mean / np.array(expected) - 1) < rtol), (mean, expected)
+
+
+def test_mesa_model_from_numba_snapshot():
+    batch = PredatorPreyBatch(SMALL_PP, seeds=[3])
+    batch.step(40)
+    state = batch.snapshot(0)
+    model = PredatorPreyMesa.from_state(state, seed=1)
+    np.testing.assert_array_equal(model.counts(), state.counts)
+    sheep = sorted((a.x, a.y, a.heading, a.energy) for a in model.agents_by_type[Sheep])
+    np.testing.assert_allclose(sorted(map(tuple, state.sheep.T)), sheep)
+    model.step()
+    assert model.datacollector.get_model_vars_dataframe().shape == (2, 3)

@@ -161,6 +161,23 @@ class PredatorPreyMesa(mesa.Model):
             "grass": lambda m: m.grass_count, "sheep": lambda m: m.sheep_count, "wolves": lambda m: m.wolf_count})
         self.datacollector.collect(self)
 
+    @classmethod
+    def from_state(cls, state, seed: int | None = None, removal: Sequence[float] = (0.0, 0.0)) -> "PredatorPreyMesa":
+        """A Mesa model holding the grass and animals of a Numba-core snapshot
+        (:class:`~simrl.physics.ecology.predator_prey.PredatorPreyState`), e.g. a warmed-up
+        steady state; it continues with the Mesa model's own random stream from ``seed``."""
+        state.validate()
+        model = cls(state.params.replace(initial_sheep=0, initial_wolves=0), seed=seed, removal=removal)
+        model.grid._mesa_property_layers["grass"].data[:] = np.asarray(state.green, bool).T
+        model.grid._mesa_property_layers["countdown"].data[:] = np.asarray(state.countdown).T
+        for cls_, arr in ((Sheep, state.sheep), (Wolf, state.wolves)):
+            for x, y, heading, energy in np.asarray(arr).T:
+                cls_(model, float(x), float(y), float(heading), float(energy))
+        model.datacollector = mesa.DataCollector(model_reporters={
+            "grass": lambda m: m.grass_count, "sheep": lambda m: m.sheep_count, "wolves": lambda m: m.wolf_count})
+        model.datacollector.collect(model)
+        return model
+
     # ---- geometry helpers ---------------------------------------------------------------
 
     def wrap_x(self, x: float) -> float:
