@@ -156,3 +156,32 @@ def test_train_agent_script_end_to_end(tmp_path, agent):
     episodes = read_episodes(tmp_path)
     assert set(episodes["policy"]) == {agent, *BASELINE_LABELS.values()} and len(episodes) == 6 * 2
     assert "dynamic Leith" in result.stdout
+
+
+def test_dashboard_page_shows_spectra_pdfs_fields_and_the_table(tmp_path, monkeypatch):
+    import yaml
+    from streamlit.testing.v1 import AppTest
+
+    import simrl.dashboard.turbulence_page  # noqa: F401  (registers the page; env_pages imports it in the app)
+
+    run = tmp_path / "outputs" / "turbulence" / "tiny" / "run0"
+    cfg = _cfg(baselines=("none", "leith"))
+    evaluate(ConstantCoefficient(STATIC_COEFFICIENTS["leith"]), cfg, run, "tiny", run / "evaluation")
+    plain = json.loads(json.dumps({**cfg, "env": {**cfg["env"], "kwargs": {k: v for k, v in cfg["env"]["kwargs"].items()
+                                                                          if k != "reference"}}}))  # fmt: skip
+    plain.update(total_timesteps=1, n_envs=1)
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "config.yaml").write_text(yaml.safe_dump(plain))
+    (run / "run_info.json").write_text(json.dumps({"status": "complete"}))
+    (run / "final_model.zip").write_bytes(b"not used by the page")
+    monkeypatch.setenv("SIMRL_RUNS", str(tmp_path))
+    at = AppTest.from_file(str(ROOT / "scripts" / "dashboard.py"), default_timeout=120)
+    at.run()
+    at.sidebar.radio(key="page").set_value("Turbulence").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert len(at.get("plotly_chart")) == 3  # spectra, PDFs, fields
+    table = at.dataframe[0].value
+    assert set(table["policy"]) == {"tiny", "no closure", "Leith"}
+    assert {"spectrum_error", "pdf_tail_l1", "mean_enstrophy"} <= set(table.columns)
+    assert {m.label: m.value for m in at.metric}["held-out fields"] == "2"
