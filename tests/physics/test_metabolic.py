@@ -256,3 +256,24 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(metabolic, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_restore_one_model_of_a_batch():
+    warm = MetabolicModel(SMALL, seed=21)
+    warm.step(200)
+    state = warm.snapshot()
+    batch = MetabolicBatch(SMALL, seeds=[1, 2, 3])
+    batch.step(50)
+    other = batch.snapshots()
+    batch.restore(1, state)
+    np.testing.assert_array_equal(batch.counts()[1], state.counts)
+    assert batch.tick.tolist() == [50, 200, 50]
+    got = batch.run(100, every=10)
+    ref = MetabolicModel.from_snapshot(state).run(100, every=10)
+    np.testing.assert_array_equal(got[1], ref)
+    for b in (0, 2):  # the other models continue undisturbed
+        np.testing.assert_array_equal(got[b], MetabolicModel.from_snapshot(other[b]).run(100, every=10))
+    with pytest.raises(ValueError, match="side"):
+        batch.restore(0, MetabolicModel(MetabolicParams(scale=0.01), seed=0).snapshot())
+    with pytest.raises(ValueError, match="b must be an integer"):
+        batch.restore(3, state)

@@ -909,24 +909,55 @@ class MetabolicBatch:
                            max(s.molecules.shape[1] for s in states), max(s.enzymes.shape[1] for s in states))
         self.seed_sequences = [None] * len(states)
         for b, s in enumerate(states):
-            n, m = s.molecules.shape[1], s.enzymes.shape[1]
-            self._rng[b] = s.rng_state
-            self._mx[b, :n], self._my[b, :n] = s.molecules
-            self._msp[b, :n] = s.species
-            self._ex[b, :m], self._ey[b, :m] = s.enzymes
-            self._est[b, :m] = s.enzyme_states
-            self._n_mol[b], self._n_enz[b] = n, m
-            self._counts[b] = s.counts
-            self._carry[b] = s.feed_carry
-            self._fed[b] = s.fed
-            self._diluted[b] = s.diluted
-            self._reactions[b] = s.reactions
-            self._tick[b] = s.tick
-            self._status[b] = s.status
-            if seeds is not None:
-                self.seed_sequences[b] = _as_seed_sequence(seeds[b])
-                self._rng[b] = seed_state(self.seed_sequences[b])
+            self.restore(b, s, None if seeds is None else seeds[b])
         return self
+
+    def restore(self, b: int, state: MetabolicState, seed=None) -> None:
+        """Replace model ``b`` by ``state`` (exactly, or with a fresh stream from ``seed``); the
+        other models are untouched. For vector environments that reset one model from a stored
+        (e.g. steady-state) snapshot. ``state.params.side`` must equal this batch's side."""
+        if not _is_int(b) or not 0 <= b < self.n_models:
+            raise ValueError(f"b must be an integer in [0, {self.n_models}), got {b!r}")
+        if not isinstance(state, MetabolicState):
+            raise ValueError(f"state must be a MetabolicState, got {type(state).__name__}")
+        state.validate()
+        p = state.params
+        if p.side != self.side:
+            raise ValueError(f"state side {p.side} differs from the batch's side {self.side}")
+        n, m = state.molecules.shape[1], state.enzymes.shape[1]
+        self._ensure_capacity(2 * n + m + 2)
+        if m > self._ex.shape[1]:
+            for attr in ("_ex", "_ey", "_est"):
+                a = getattr(self, attr)
+                g = np.zeros((a.shape[0], m), a.dtype)
+                g[:, : a.shape[1]] = a
+                setattr(self, attr, g)
+            self._work = np.zeros((self.n_models, work_length(self.side**2, self._mx.shape[1], m)), np.int32)
+        plist = list(self.params)
+        plist[b] = p
+        self.params = tuple(plist)
+        self._speeds[b] = (p.mol_speed, p.enz_speed)
+        self._pbind[b] = p.binding_table()
+        self._sep[b] = p.separation_table()
+        self._dilution[b] = p.effective_dilution
+        self._max_mol[b] = p.max_molecules
+        self._rng[b] = state.rng_state
+        self._mx[b, :n], self._my[b, :n] = state.molecules
+        self._msp[b, :n] = state.species
+        self._ex[b, :m], self._ey[b, :m] = state.enzymes
+        self._est[b, :m] = state.enzyme_states
+        self._n_mol[b], self._n_enz[b] = n, m
+        self._counts[b] = state.counts
+        self._carry[b] = state.feed_carry
+        self._fed[b] = state.fed
+        self._diluted[b] = state.diluted
+        self._reactions[b] = state.reactions
+        self._tick[b] = state.tick
+        self._status[b] = state.status
+        self.seed_sequences[b] = None
+        if seed is not None:
+            self.seed_sequences[b] = _as_seed_sequence(seed)
+            self._rng[b] = seed_state(self.seed_sequences[b])
 
     def _ensure_capacity(self, need: int) -> None:
         old = self._mx.shape[1]
