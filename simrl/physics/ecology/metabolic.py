@@ -75,7 +75,13 @@ Counts (:data:`SPECIES` order): free S, P, Q, R, T, then the 16 enzyme states. T
 continuous steady state (feed 1.0; mean trajectories of the repository's
 ``Met_Pathwayv2_S80k_P20k_Q20k_Dil0005In1.mat``, as summarised in
 ``shared/references/digital_twin.md``) is :data:`PUBLISHED_CONTINUOUS_STEADY_STATE`;
-``scripts/validate_metabolic.py`` compares this kernel against it.
+``scripts/validate_metabolic.py`` compares this kernel against it. Measured (scale 0.1, 4 runs,
+full-scale counts; every rate is the script's, nothing was calibrated): continuous, feed 1.0,
+mean over steps 30,001-50,000: S 1,236 (published 1,246, -0.8 %), P 165 (171, -3.5 %),
+Q 163 (177, -8.1 %, standard error 5 %), R 101 (106, -4.6 %), T 297 (304, -2.3 %); feed 0.2:
+S 230 (233), R 27.3 (29), T 51.1 (48); batch mode at t = 1e5: S 21.0k (20.5k), R 36.3k
+(36.7k), T 61.4k (61.4k). So the R/T labels of the published summary are this model's (the
+ODE comments that swap them are the ones that are wrong).
 
 Randomness: one xoshiro256** stream per model (:mod:`simrl.physics.ecology.rng`); the draws of
 a step depend only on the model's own state, so a model's trajectory depends only on its seed,
