@@ -80,8 +80,8 @@ full-scale counts; every rate is the script's, nothing was calibrated): continuo
 mean over steps 30,001-50,000: S 1,236 (published 1,246, -0.8 %), P 165 (171, -3.5 %),
 Q 163 (177, -8.1 %, standard error 5 %), R 101 (106, -4.6 %), T 297 (304, -2.3 %); feed 0.2:
 S 230 (233), R 27.3 (29), T 51.1 (48); batch mode at t = 1e5: S 21.0k (20.5k), R 36.3k
-(36.7k), T 61.4k (61.4k). So the R/T labels of the published summary are this model's (the
-ODE comments that swap them are the ones that are wrong).
+(36.7k), T 61.4k (61.4k). The R and T labels of the published means therefore match this
+model's species (R made from Q by I, T from P by O), whatever the ODE scripts' comments say.
 
 Randomness: one xoshiro256** stream per model (:mod:`simrl.physics.ecology.rng`); the draws of
 a step depend only on the model's own state, so a model's trajectory depends only on its seed,
