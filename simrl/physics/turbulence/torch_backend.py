@@ -292,20 +292,6 @@ class TorchTurbulenceModel:
         return uv[0], uv[1]
 
     # -------------------------------------------------------------- right-hand side
-    def _inverse(self, spec: torch.Tensor, phys: torch.Tensor) -> None:
-        """irfft2 of ``spec`` (..., N, N//2+1) into ``phys`` (..., N, N); ``spec`` is overwritten.
-
-        On a CPU as two 1-D passes (complex ifft along x in place, then c2r along y), the NumPy
-        backend's order: torch 2.13's one-call ``irfft2`` (MKL) was ~3x slower at N = 256 on
-        the dev machine. On other devices one ``irfft2`` call (cuFFT plans the 2-D c2r well).
-        """
-        n = self.grid.n
-        if self.device.type == "cpu":
-            torch.fft.ifft(spec, dim=-2, out=spec)
-            torch.fft.irfft(spec, n=n, dim=-1, out=phys)
-        else:
-            torch.fft.irfft2(spec, s=(n, n), out=phys)
-
     def _workspace(self, batch: int, ncomp: int) -> dict[str, torch.Tensor]:
         """Preallocated buffers of one evaluation of ``N`` and of the RK stages (cached per shape)."""
         key = (batch, ncomp)
@@ -316,9 +302,7 @@ class TorchTurbulenceModel:
             r = dict(dtype=self.dtype, device=self.device)
             ws = {
                 "spec_in": torch.empty((batch, ncomp, *shape), **c),
-                "phys": torch.empty((batch, ncomp, n, n), **r),
                 "prods": torch.empty((batch, ncomp, n, n), **r),
-                "spec_out": torch.empty((batch, ncomp, *shape), **c),
                 "nl": torch.empty((batch, *shape), **c),
                 "stage": torch.empty((batch, *shape), **c),
                 "acc": torch.empty((batch, *shape), **c),
@@ -338,13 +322,15 @@ class TorchTurbulenceModel:
         if ws is None:
             ws = self._workspace(int(w.shape[0]), 4 if closure else 2)
             self._workspaces = {}  # do not keep a one-off workspace
-        spec_in, phys, prods, f, out = ws["spec_in"], ws["phys"], ws["prods"], ws["spec_out"], ws["nl"]
+        spec_in, prods, out = ws["spec_in"], ws["prods"], ws["nl"]
         torch.mul(w, self._u_coef, out=spec_in[:, 0])
         torch.mul(w, self._v_coef, out=spec_in[:, 1])
         if closure:
             torch.mul(w, self._ikx, out=spec_in[:, 2])
             torch.mul(w, self._iky, out=spec_in[:, 3])
-        self._inverse(spec_in, phys)  # all components and systems in one call
+        # One batched transform each way for all components and systems. Allocating calls: with
+        # ``out=`` (or as two 1-D passes) torch 2.13 on the CPU added copies and was slower at N = 256.
+        phys = torch.fft.irfft2(spec_in, s=(self.grid.n, self.grid.n))
         u, v = phys[:, 0], phys[:, 1]
         torch.mul(u, v, out=prods[:, 0])
         p1 = prods[:, 1]
@@ -353,7 +339,7 @@ class TorchTurbulenceModel:
         p1.mul_(v)  # v^2 - u^2 = (v - u)(v + u), as the NumPy kernel
         if closure:
             torch.mul(phys[:, 2:], nu_prime[:, None], out=prods[:, 2:])
-        torch.fft.rfft2(prods, out=f)
+        f = torch.fft.rfft2(prods)
         torch.mul(f[:, 0], self._minus_a, out=out)
         out.addcmul_(f[:, 1], self._minus_c).add_(self.forcing_hat)
         if closure:

@@ -1,0 +1,692 @@
+#!/usr/bin/env python
+"""Benchmarks of the 2-D turbulence solver (simrl.physics.turbulence) against pyqg and its FFT floor.
+
+How to run::
+
+    . .venv/bin/activate
+    bash benchmarks/setup_pyqg.sh                # once, optional: builds pyqg 0.7.2 (+ pyfftw) into the venv
+    nice -n 10 python benchmarks/bench_turbulence.py            # full run, ~1-2 min on 2 idle cores
+    nice -n 10 python benchmarks/bench_turbulence.py --quick    # ~30 s: fewer repeats and steps
+
+Options: ``--quick``; ``--repeats K`` (timed repeats per row, default 7, quick 3);
+``--sizes 64,256`` (grids of tables 1 and 2); ``--no-pyqg``. Progress goes to stderr, the tables
+(markdown) to stdout. Without pyqg (``setup_pyqg.sh`` not run) its rows say so and the rest runs.
+Without pyfftw the "pyfftw" rows are skipped.
+
+One run prints three tables, ratios first (absolute times are for orientation only):
+
+1. **LES step vs pyqg.** Time per step of one 64^2 / 256^2 system (paper parameters of the
+   beta case: nu = 5e-5, alpha = 0.1, beta = 20, k_f = 4, dt = 5e-4) for our NumPy/Numba solver
+   (``TurbulenceModel``) without closure and with a Smagorinsky-like non-uniform ``nu_e``
+   (``(0.17 dx)^2 |S|`` from the strain of the field, computed once with NumPy), for the torch
+   backend on the CPU (float64, 1 thread), and for pyqg's ``BTModel`` on the same grid; with
+   pyfftw installed also for "NumPy/Numba + FFTW (proposed)": the same solver with its two stepper
+   transforms done by FFTW plans (:func:`fftw_transforms`, swapped in while those rows run and
+   checked to agree to round-off), the measured effect of a change proposed for ``model.py``. Ratios
+   ``us / pyqg`` per step, per right-hand-side evaluation (ours: 3 per step, IF-RK3; pyqg: 1,
+   AB3) and per unit of simulated time at equal accuracy (see below); goal: <= 1.
+2. **Step vs FFT floor.** The same steps against the time of exactly the FFTs the scheme must
+   do per step, timed alone on preallocated arrays with the same library and call pattern:
+   per step 3 evaluations x (inverse on ``(ncomp, N, N//2+1)`` + forward on ``(ncomp, N, N)``),
+   ``ncomp`` = 2 without closure (12 real 2-D FFTs per step) and 4 with a non-uniform ``nu_e``
+   (24). Goal: step / floor <= 2. pyqg's own step against its 5 FFTW transforms is shown too.
+3. **Batched throughput** at 64^2 (no closure): fields x steps per second for B = 1, 8, 64 with
+   the NumPy solver (``threads`` = 1 and 2) and the torch backend (1 and 2 torch threads).
+
+Method: every timing is the median of ``--repeats`` repeats, each advancing a fixed number of
+steps, after a warm-up call (Numba compilation or cache loading, FFT planning and torch's first
+calls excluded); the garbage collector is paused while a repeat runs. The load average is
+printed at the start and the end: on a shared machine other processes inflate every time and add
+noise to the ratios (two timings made seconds apart in one process).
+
+pyqg settings (0.7.2, the sdist built by ``setup_pyqg.sh``): ``BTModel(nx=N, L=2 pi, beta=20,
+rek=0.1, rd=0, dt=5e-4, ntd=1, log_level=0, twrite=1e9, taveint=1e9, tmax=1e9)`` -- the
+barotropic model with linear drag ``rek`` (its one layer is the bottom layer) and no
+deformation radius, i.e. the same equation without forcing and with pyqg's exponential
+spectral filter (``filterfac = 23.6``, applied every step) in place of viscosity and dealiasing.
+Diagnostics cannot be switched off by ``diagnostics_list`` in 0.7.2 (the 'none' path calls a
+missing method), so ``taveint`` = 1e9 keeps them from ever being accumulated, and
+``log_level=0`` skips the CFL/energy print-out. The timed call is ``model._step_forward()``,
+the body of ``model.run()``'s loop (invert, advect, friction, filter, AB3 update, 3 inverse and
+2 forward real 2-D FFTs, FFTW ``FFTW_MEASURE`` plans when built with pyfftw). The initial PV is
+the same random vorticity field as ours. ``OMP_WAIT_POLICY=PASSIVE`` is set (unless set already)
+before anything loads OpenMP: pyqg, pyfftw and torch each bring an OpenMP runtime, and spinning
+idle threads made runs 5-400x slower on 2 cores (reference ``turbulence.md`` sect. 6).
+
+Equal accuracy. Both schemes are third order. On the linear test equation y' = lambda y the
+local error of IF-RK3 (any 3-stage, 3rd-order RK: stability polynomial 1 + z + z^2/2 + z^3/6) is
+z^4/24 y and that of AB3 is (3/8) z^4 y, so for the same error RK3 can take
+9^(1/3) = 2.08x larger steps. The script measures the factor on our own equations instead
+(:func:`accuracy_factor`: IF-RK3 and AB3 on the same 64^2 right-hand side from the same field,
+errors against a 16x finer run, ``err = C dt^3`` fitted; ~2.3) and divides our time per unit
+of simulated time by it. It does not run pyqg at other steps: pyqg applies its filter once per
+step, so its error against a small-step run would mix filtering with time-stepping error.
+At the stability limit the factor would be larger still: RK3 is stable on the imaginary axis
+up to |lambda dt| = sqrt(3) = 1.73, AB3 only up to 0.72 (2.39x).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before numpy/torch/pyqg load an OpenMP runtime
+
+import argparse  # noqa: E402
+import gc  # noqa: E402
+import math  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from typing import Callable  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from simrl.physics.turbulence import (  # noqa: E402
+    SpectralGrid,
+    TurbulenceModel,
+    TurbulenceParameters,
+    random_vorticity,
+)
+
+EQUAL_ACCURACY_DT_FACTOR = 9.0 ** (1.0 / 3.0)  # (3/8) / (1/24) = 9: AB3's vs RK3's error constant
+EQUAL_STABILITY_DT_FACTOR = math.sqrt(3.0) / 0.7236  # imaginary-axis stability limits RK3 / AB3
+RHS_PER_STEP = 3  # IF-RK3 stages (pyqg's AB3: 1)
+FFTS_PER_STEP = {False: 12, True: 24}  # real 2-D FFTs per step of model.py, without / with closure
+PYQG_FFTS_PER_STEP = 5  # BTModel: ifft q, u, v + fft uq, vq
+SMAGORINSKY_CS = 0.17
+CASE = "beta"  # paper case: nu = 5e-5, alpha = 0.1, beta = 20, k_f = 4, dt = 5e-4
+FIELD_RMS = 10.3789  # the beta case's DNS sigma_omega: a field of realistic amplitude
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Config:
+    quick: bool
+    repeats: int
+    sizes: tuple[int, ...]
+    target_s: float  # wall time aimed at per timed repeat
+    pyqg: bool
+
+
+def time_repeats(run: Callable[[], None], repeats: int) -> float:
+    """Median wall time of ``run()`` over ``repeats`` calls (GC paused), after one warm-up call."""
+    run()
+    times = []
+    for _ in range(repeats):
+        gc.collect()
+        gc.disable()
+        try:
+            t0 = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - t0)
+        finally:
+            gc.enable()
+    return statistics.median(times)
+
+
+def calibrate_steps(one_step_s: float, target_s: float, lo: int = 2, hi: int = 5000) -> int:
+    return int(min(hi, max(lo, round(target_s / max(one_step_s, 1e-7)))))
+
+
+def per_step(advance: Callable[[int], None], cfg: Config) -> float:
+    """Median seconds per step of ``advance(k)`` (k calibrated so a repeat takes ~target_s)."""
+    advance(2)  # warm-up: compile / load caches / plan
+    t0 = time.perf_counter()
+    advance(3)
+    k = calibrate_steps((time.perf_counter() - t0) / 3, cfg.target_s)
+    return time_repeats(lambda: advance(k), cfg.repeats) / k
+
+
+# --------------------------------------------------------------------------- set-up helpers
+def make_params(n: int) -> TurbulenceParameters:
+    return TurbulenceParameters.paper(CASE, n=n)
+
+
+def initial_field(model_grid, seed: int = 0, batch_size: int = 1) -> np.ndarray:
+    return random_vorticity(model_grid, np.random.default_rng(seed), batch_size=batch_size, rms=FIELD_RMS)
+
+
+def smagorinsky_nu_e(model: TurbulenceModel, state) -> np.ndarray:
+    """``nu_e = (Cs dx)^2 |S|``, ``|S| = 2 sqrt(S11^2 + S12^2)`` (2-D, S22 = -S11), (B, N, N), NumPy."""
+    g = model.grid
+    u, v = model.velocity(state)
+    u_hat, v_hat = g.to_spectral(u), g.to_spectral(v)
+    s11 = g.to_physical(g.ikx * u_hat)
+    s12 = 0.5 * g.to_physical(g.iky * u_hat + g.ikx * v_hat)
+    return (SMAGORINSKY_CS * g.dx) ** 2 * 2.0 * np.sqrt(s11**2 + s12**2)
+
+
+def import_torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(1)
+    return torch
+
+
+def import_pyfftw():
+    try:
+        import pyfftw
+    except ImportError:
+        return None
+    return pyfftw
+
+
+def import_pyqg():
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import pyqg
+            import pyqg.kernel
+    except ImportError as exc:
+        return None, f"pyqg not importable ({exc}); run benchmarks/setup_pyqg.sh"
+    fft = "pyfftw" if hasattr(pyqg.kernel, "pyfftw") else "numpy.fft"
+    return pyqg, f"pyqg {pyqg.__version__} ({fft})"
+
+
+# --------------------------------------------------------------------------- our solvers
+def numpy_step(n: int, closure: bool, cfg: Config, pyfftw=None) -> float:
+    """Seconds per step of TurbulenceModel (with the FFTW prototype transforms when ``pyfftw``)."""
+    model = TurbulenceModel(make_params(n))
+    state = model.initial_state(initial_field(model.grid))
+    nu_e = smagorinsky_nu_e(model, state) if closure else None
+
+    def advance(k: int) -> None:
+        status = model.advance(state, k, nu_e=nu_e)
+        assert status[0] == 0, "benchmark run blew up"
+
+    if pyfftw is None:
+        return per_step(advance, cfg)
+    with fftw_in_model(pyfftw):
+        return per_step(advance, cfg)
+
+
+def fftw_transforms(pyfftw):
+    """FFTW replacements of model.py's two stepper transforms, with the same contract.
+
+    ``inverse(buf, phys, workers)``: irfft2 of ``buf`` (ncomp, N, N//2+1) into ``phys``, ``buf``
+    overwritten; ``forward(phys, spec, workers)``: rfft2 into ``spec``. One FFTW plan per shape
+    and direction (``FFTW_MEASURE``, 1 thread), reused on the solver's own buffers through
+    ``FFTW.__call__(input, output)`` (which also applies irfft2's 1/N^2). ``FFTW_UNALIGNED``
+    because model.py allocates its buffers with ``np.empty`` (16-byte aligned); buffers from
+    ``pyfftw.empty_aligned`` would allow aligned plans. This is the prototype of the change
+    proposed for model.py (see the report): the benchmark measures it by substituting these two
+    functions for the solver's while its rows run, and checks that the results agree.
+    """
+    plans: dict = {}
+
+    def plan(kind: str, shape: tuple[int, ...]):
+        key = (kind, shape)
+        if key not in plans:
+            ncomp, n = shape[0], shape[1]
+            real = pyfftw.empty_aligned((ncomp, n, n), "float64")
+            comp = pyfftw.empty_aligned((ncomp, n, n // 2 + 1), "complex128")
+            flags = ("FFTW_MEASURE", "FFTW_UNALIGNED")
+            if kind == "inverse":
+                plans[key] = pyfftw.FFTW(comp, real, axes=(-2, -1), direction="FFTW_BACKWARD", flags=flags, threads=1)
+            else:
+                plans[key] = pyfftw.FFTW(real, comp, axes=(-2, -1), direction="FFTW_FORWARD", flags=flags, threads=1)
+        return plans[key]
+
+    def inverse(buf, phys, workers):
+        return plan("inverse", buf.shape)(buf, phys)
+
+    def forward(phys, spec, workers):
+        return plan("forward", phys.shape)(phys, spec)
+
+    return inverse, forward
+
+
+class fftw_in_model:
+    """Context manager: model.py's stepper transforms replaced by :func:`fftw_transforms`."""
+
+    def __init__(self, pyfftw):
+        import simrl.physics.turbulence.model as model_module
+
+        self.module = model_module
+        self.new = fftw_transforms(pyfftw)
+        self.ok = callable(getattr(model_module, "_inverse_fft", None)) and callable(
+            getattr(model_module, "_forward_fft", None)
+        )
+
+    def __enter__(self):
+        if not self.ok:
+            raise RuntimeError("model.py no longer has _inverse_fft/_forward_fft: update the FFTW prototype")
+        self.old = (self.module._inverse_fft, self.module._forward_fft)
+        self.module._inverse_fft, self.module._forward_fft = self.new
+        return self
+
+    def __exit__(self, *exc):
+        self.module._inverse_fft, self.module._forward_fft = self.old
+        return False
+
+
+def check_fftw_prototype(pyfftw) -> float:
+    """Max relative difference after 20 forced, closure steps at 64^2: FFTW prototype vs model.py as is."""
+    params = make_params(64)
+    model = TurbulenceModel(params)
+    a = model.initial_state(initial_field(model.grid))
+    b = a.copy()
+    nu_e = smagorinsky_nu_e(model, a)
+    model.advance(a, 20, nu_e=nu_e)
+    with fftw_in_model(pyfftw):
+        model.advance(b, 20, nu_e=nu_e)
+    return float(np.abs(a.omega_hat - b.omega_hat).max() / np.abs(a.omega_hat).max())
+
+
+def torch_step(torch, n: int, closure: bool, cfg: Config, batch: int = 1) -> float:
+    from simrl.physics.turbulence.torch_backend import TorchTurbulenceModel
+
+    ref = TurbulenceModel(make_params(n))
+    model = TorchTurbulenceModel(make_params(n), device="cpu", dtype=torch.float64)
+    omega = initial_field(ref.grid, batch_size=batch)
+    nu_e = smagorinsky_nu_e(ref, ref.initial_state(omega)) if closure else None
+    state = model.initial_state(omega)
+
+    def advance(k: int) -> None:
+        status = model.advance(state, k, nu_e=nu_e)
+        assert (status == 0).all(), "benchmark run blew up"
+
+    return per_step(advance, cfg)
+
+
+def pyqg_step(pyqg, n: int, cfg: Config) -> float:
+    p = make_params(n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pyqg's deprecation and "no pyfftw" warnings
+        m = pyqg.BTModel(
+            nx=n, L=2.0 * np.pi, beta=p.beta, rek=p.alpha, rd=0.0, dt=p.dt, ntd=1,
+            tmax=1e9, twrite=10**9, taveint=1e9, log_level=0,
+        )
+        m.q = initial_field(SpectralGrid(n))  # (1, N, N): same vorticity as ours (BTModel: q = zeta for rd = 0)
+
+    def advance(k: int) -> None:
+        for _ in range(k):
+            m._step_forward()
+
+    sec = per_step(advance, cfg)
+    if not np.isfinite(m.q).all():
+        raise RuntimeError("pyqg benchmark run blew up")
+    return sec
+
+
+# --------------------------------------------------------------------------- FFT floors
+def numpy_floor(n: int, ncomp: int, cfg: Config) -> float:
+    """Seconds per step of exactly the stepper's NumPy transforms (model.py ``_inverse_fft`` and
+    ``_forward_fft``: c2c ifft along x in place + c2r along y into ``phys``; r2c along y into
+    ``spec`` + c2c fft along x in place), 3 evaluations per step, on preallocated buffers.
+    The cycle inverse -> forward maps ``buf`` back onto itself (no drift into denormals)."""
+    rng = np.random.default_rng(1)
+    m = n // 2 + 1
+    buf = np.fft.rfft2(rng.standard_normal((ncomp, n, n)))
+    phys = np.empty((ncomp, n, n))
+
+    def evaluation(k: int) -> None:
+        for _ in range(3 * k):
+            np.fft.ifft(buf, axis=-2, out=buf)
+            np.fft.irfft(buf, n=n, axis=-1, out=phys)
+            np.fft.rfft(phys, axis=-1, out=buf)
+            np.fft.fft(buf, axis=-2, out=buf)
+
+    assert buf.shape == (ncomp, n, m)
+    return per_step(evaluation, cfg)
+
+
+def torch_floor(torch, n: int, ncomp: int, cfg: Config) -> float:
+    """The torch backend's transforms per step (CPU: two-pass inverse, one-call rfft2), 3 evaluations."""
+    x = torch.randn(1, ncomp, n, n, dtype=torch.float64)
+    spec = torch.fft.rfft2(x)
+    phys = torch.empty_like(x)
+
+    def evaluation(k: int) -> None:
+        for _ in range(3 * k):
+            torch.fft.ifft(spec, dim=-2, out=spec)
+            torch.fft.irfft(spec, n=n, dim=-1, out=phys)
+            torch.fft.rfft2(phys, out=spec)
+
+    return per_step(evaluation, cfg)
+
+
+def fftw_pair(pyfftw, shape_real: tuple[int, ...], threads: int = 1):
+    """FFTW r2c / c2r plans over the last two axes on aligned arrays (FFTW_MEASURE, as pyqg)."""
+    n = shape_real[-1]
+    real = pyfftw.empty_aligned(shape_real, "float64")
+    comp = pyfftw.empty_aligned(shape_real[:-1] + (n // 2 + 1,), "complex128")
+    fwd = pyfftw.FFTW(real, comp, axes=(-2, -1), direction="FFTW_FORWARD", flags=("FFTW_MEASURE",), threads=threads)
+    inv = pyfftw.FFTW(comp, real, axes=(-2, -1), direction="FFTW_BACKWARD", flags=("FFTW_MEASURE",), threads=threads)
+    real[:] = np.random.default_rng(2).standard_normal(shape_real)
+    return real, comp, fwd, inv
+
+
+def pyfftw_floor(pyfftw, n: int, ncomp: int, cfg: Config) -> float:
+    """The same 12 / 24 transforms per step with FFTW plans (what model.py could use, see the report)."""
+    real, comp, fwd, inv = fftw_pair(pyfftw, (ncomp, n, n))
+
+    def evaluation(k: int) -> None:
+        for _ in range(3 * k):
+            fwd()
+            inv()  # normalised (1/N^2), like numpy's irfft2
+
+    return per_step(evaluation, cfg)
+
+
+def pyqg_floor(pyfftw, n: int, cfg: Config) -> float:
+    """pyqg BTModel's 5 FFTW transforms per step (3 c2r of (1, N, N//2+1), 2 r2c of (1, N, N))."""
+    real, comp, fwd, inv = fftw_pair(pyfftw, (1, n, n))
+    save = comp.copy()
+
+    def steps(k: int) -> None:
+        for _ in range(k):
+            for _ in range(3):
+                comp[:] = save  # c2r destroys its input (as in pyqg, which re-assigns qh)
+                inv()
+            fwd()
+            fwd()
+
+    return per_step(steps, cfg)
+
+
+# --------------------------------------------------------------------------- equal accuracy
+def accuracy_factor(cfg: Config) -> tuple[float, str]:
+    """Measured dt ratio IF-RK3 / AB3 at equal error on our own 64^2 semi-discrete equations.
+
+    Both schemes integrate the same right-hand side (``TurbulenceModel.tendency``: advection,
+    viscosity, drag, beta and forcing of the paper's beta case) from the same field over the same
+    time T; AB3 (pyqg's scheme, all terms explicit) is started from the reference trajectory, so
+    only its own error is measured. Error = relative L2 distance of ``omega_hat`` at T to an
+    IF-RK3 run with a 16x smaller step; for each scheme ``err = C dt^3`` is fitted on the two
+    smallest steps; at equal error the step ratio is ``(C_AB3 / C_RK3)^(1/3)``.
+    """
+    t_end = 0.5
+    counts = (64, 128, 256)
+    base = make_params(64)
+
+    def model_with(dt: float) -> TurbulenceModel:
+        return TurbulenceModel(
+            TurbulenceParameters(n=64, nu=base.nu, alpha=base.alpha, beta=base.beta, k_f=base.k_f, dt=dt)
+        )
+
+    omega0 = initial_field(SpectralGrid(64))
+    ref_model = model_with(t_end / (16 * counts[-1]))
+    ref = ref_model.initial_state(omega0)
+    ref_model.advance(ref, 16 * counts[-1])
+    norm = np.linalg.norm(ref.omega_hat)
+    errors: dict[str, list[float]] = {"IF-RK3": [], "AB3": []}
+    dts = [t_end / c for c in counts]
+    for count, dt in zip(counts, dts):
+        m = model_with(dt)
+        state = m.initial_state(omega0)
+        m.advance(state, count)
+        errors["IF-RK3"].append(float(np.linalg.norm(state.omega_hat - ref.omega_hat) / norm))
+        # AB3 on the same right-hand side; w_1, w_2 from a 16x finer IF-RK3 run (exact start-up).
+        fine = model_with(dt / 16)
+        s = fine.initial_state(omega0)
+        history = [s.omega_hat[0].copy()]
+        for _ in range(2):
+            fine.advance(s, 16)
+            history.append(s.omega_hat[0].copy())
+        f = [m.tendency(w[None])[0] for w in history]
+        w = history[-1]
+        for _ in range(count - 2):
+            w = w + dt * (23.0 * f[-1] - 16.0 * f[-2] + 5.0 * f[-3]) / 12.0
+            f = [f[-2], f[-1], m.tendency(w[None])[0]]
+        errors["AB3"].append(float(np.linalg.norm(w - ref.omega_hat[0]) / norm))
+    consts = {}
+    orders = {}
+    for name, err in errors.items():
+        orders[name] = math.log2(err[-2] / err[-1])
+        consts[name] = err[-1] / dts[-1] ** 3
+    factor = (consts["AB3"] / consts["IF-RK3"]) ** (1.0 / 3.0)
+    lines = ["| dt | " + " | ".join(f"{dt:.2e}" for dt in dts) + " | observed order |", "|---|---|---|---|---|"]
+    for name, err in errors.items():
+        lines.append(f"| {name} rel. error | " + " | ".join(f"{e:.2e}" for e in err) + f" | {orders[name]:.2f} |")
+    detail = (
+        f"#### Time-step accuracy on our 64^2 equations (paper '{CASE}' case, T = {t_end}, same RHS and start)\n\n"
+        + "\n".join(lines)
+        + f"\n\nequal-accuracy step ratio IF-RK3 / AB3 = (C_AB3 / C_RK3)^(1/3) = {factor:.2f} "
+        f"(linear test equation: {EQUAL_ACCURACY_DT_FACTOR:.2f}); used in table 1."
+    )
+    return factor, detail
+
+
+# --------------------------------------------------------------------------- tables
+def fmt_ms(sec: float | None) -> str:
+    return "n/a" if sec is None or not np.isfinite(sec) else f"{sec * 1e3:.3f}"
+
+
+def fmt_ratio(x: float | None) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{x:.2f}"
+
+
+def verdict(x: float | None, goal: float) -> str:
+    if x is None or not np.isfinite(x):
+        return "n/a"
+    return "MET" if x <= goal else "NOT MET"
+
+
+def table_pyqg(cfg: Config, torch, pyfftw, pyqg, pyqg_label: str, dt_factor: float) -> tuple[str, dict]:
+    rows = []
+    results: dict = {}
+    fftw_check = check_fftw_prototype(pyfftw) if pyfftw is not None else None
+    if fftw_check is not None and not fftw_check < 1e-12:
+        raise RuntimeError(f"the FFTW prototype disagrees with model.py: {fftw_check:.3g}")
+    for n in cfg.sizes:
+        log(f"table 1: N = {n}")
+        ref = None
+        if pyqg is not None:
+            ref = pyqg_step(pyqg, n, cfg)
+        results[(n, "pyqg")] = ref
+        solvers = [("NumPy/Numba, no closure", lambda n=n: numpy_step(n, False, cfg), False)]
+        solvers.append(("NumPy/Numba, Smagorinsky nu_e", lambda n=n: numpy_step(n, True, cfg), True))
+        if pyfftw is not None:
+            solvers.append(("NumPy/Numba + FFTW (proposed), no closure", lambda n=n: numpy_step(n, False, cfg, pyfftw), False))
+            solvers.append(("NumPy/Numba + FFTW (proposed), Smagorinsky nu_e", lambda n=n: numpy_step(n, True, cfg, pyfftw), True))
+        if torch is not None:
+            solvers.append(("torch CPU f64, no closure", lambda n=n: torch_step(torch, n, False, cfg), False))
+            solvers.append(("torch CPU f64, Smagorinsky nu_e", lambda n=n: torch_step(torch, n, True, cfg), True))
+        for name, fn, closure in solvers:
+            sec = fn()
+            results[(n, name)] = sec
+            ratio = sec / ref if ref else None
+            per_rhs = ratio / RHS_PER_STEP if ratio else None
+            per_time = ratio / dt_factor if ratio else None
+            rows.append(
+                f"| {n}^2 | {name} | {fmt_ms(sec)} | {fmt_ms(ref)} | {fmt_ratio(ratio)} | {fmt_ratio(per_rhs)} "
+                f"| {fmt_ratio(per_time)} | {verdict(ratio, 1.0)} / {verdict(per_time, 1.0)} |"
+            )
+    head = (
+        f"### 1. LES step vs {pyqg_label} BTModel (1 system, 1 thread, paper '{CASE}' case, dt = 5e-4)\n\n"
+        "| N | ours | ours ms/step | pyqg ms/step | us/pyqg per step | per RHS evaluation "
+        "| per unit time, equal accuracy | goal <= 1 (step / time) |\n"
+        "|---|---|---|---|---|---|---|---|"
+    )
+    notes = (
+        f"\nper RHS evaluation = per step / {RHS_PER_STEP} (IF-RK3 stages; AB3: 1). equal accuracy: our dt "
+        f"{dt_factor:.2f}x AB3's for the same error (measured below; linear test equation: "
+        f"{EQUAL_ACCURACY_DT_FACTOR:.2f}), so per unit time = per step / {dt_factor:.2f} (at the stability limits "
+        f"it would be / {EQUAL_STABILITY_DT_FACTOR:.2f}). "
+        "pyqg does no forcing and no closure; its filter replaces viscosity. "
+        "'+ FFTW (proposed)': model.py with its two stepper transforms done by FFTW plans (prototype in this "
+        "script, fftw_transforms)"
+        + (f"; agrees with model.py as is to {fftw_check:.1e} (max rel. difference, 20 forced closure steps)."
+           if fftw_check is not None else ".")
+    )
+    return "\n".join([head, *rows]) + "\n" + notes, results
+
+
+def table_floor(cfg: Config, torch, pyfftw, steps: dict) -> str:
+    rows = []
+    for n in cfg.sizes:
+        log(f"table 2: N = {n}")
+        for closure in (False, True):
+            ncomp = 4 if closure else 2
+            nffts = FFTS_PER_STEP[closure]
+            label = "Smagorinsky nu_e" if closure else "no closure"
+            floor = numpy_floor(n, ncomp, cfg)
+            step = steps.get((n, f"NumPy/Numba, {label}"))
+            fftw = pyfftw_floor(pyfftw, n, ncomp, cfg) if pyfftw is not None else None
+            rows.append(
+                f"| {n}^2 | NumPy/Numba, {label} | {nffts} numpy.fft | {fmt_ms(step)} | {fmt_ms(floor)} "
+                f"| {fmt_ratio(step / floor if step else None)} | {verdict(step / floor if step else None, 2.0)} "
+                f"| {fmt_ms(fftw)} | {fmt_ratio(step / fftw if (step and fftw) else None)} |"
+            )
+            pstep = steps.get((n, f"NumPy/Numba + FFTW (proposed), {label}"))
+            if pstep is not None:
+                rows.append(
+                    f"| {n}^2 | NumPy/Numba + FFTW (proposed), {label} | {nffts} FFTW | {fmt_ms(pstep)} | {fmt_ms(fftw)} "
+                    f"| {fmt_ratio(pstep / fftw)} | {verdict(pstep / fftw, 2.0)} | | |"
+                )
+            if torch is not None:
+                tstep = steps.get((n, f"torch CPU f64, {label}"))
+                tfloor = torch_floor(torch, n, ncomp, cfg)
+                rows.append(
+                    f"| {n}^2 | torch CPU f64, {label} | {nffts} torch.fft | {fmt_ms(tstep)} | {fmt_ms(tfloor)} "
+                    f"| {fmt_ratio(tstep / tfloor if tstep else None)} "
+                    f"| {verdict(tstep / tfloor if tstep else None, 2.0)} | | |"
+                )
+        qstep = steps.get((n, "pyqg"))
+        if qstep is not None and pyfftw is not None:
+            qfloor = pyqg_floor(pyfftw, n, cfg)
+            rows.append(
+                f"| {n}^2 | pyqg BTModel (context) | {PYQG_FFTS_PER_STEP} FFTW | {fmt_ms(qstep)} | {fmt_ms(qfloor)} "
+                f"| {fmt_ratio(qstep / qfloor)} | | | |"
+            )
+    head = (
+        "### 2. Step vs its FFT floor (1 system, 1 thread)\n\n"
+        "| N | solver | FFTs per step | step ms | floor ms (same library) | step/floor | goal <= 2 "
+        "| FFTW floor ms (same transforms) | step / FFTW floor |\n|---|---|---|---|---|---|---|---|---|"
+    )
+    notes = (
+        "\nfloor = exactly the transforms of one step (3 evaluations x one inverse of (ncomp, N, N/2+1) + one "
+        "forward of (ncomp, N, N)), timed alone on preallocated arrays with the solver's own calls. "
+        "FFTW floor: the same transforms with pyfftw plans (FFTW_MEASURE, 1 thread): what the NumPy solver "
+        "would approach with FFTW."
+    )
+    return "\n".join([head, *rows]) + "\n" + notes
+
+
+def table_batched(cfg: Config, torch) -> str:
+    n = 64
+    rows = []
+    params = make_params(n)
+    variants: list[tuple[str, Callable[[int], Callable[[int], None]]]] = []
+
+    def numpy_variant(threads: int):
+        def make(batch: int):
+            model = TurbulenceModel(params, threads=threads)
+            state = model.initial_state(initial_field(model.grid, batch_size=batch))
+            return lambda k: model.advance(state, k)
+
+        return make
+
+    def torch_variant(threads: int):
+        from simrl.physics.turbulence.torch_backend import TorchTurbulenceModel
+
+        def make(batch: int):
+            model = TorchTurbulenceModel(params)
+            state = model.initial_state(initial_field(model.grid, batch_size=batch))
+
+            def advance(k: int) -> None:
+                torch.set_num_threads(threads)
+                try:
+                    model.advance(state, k)
+                finally:
+                    torch.set_num_threads(1)
+
+            return advance
+
+        return make
+
+    variants.append(("NumPy/Numba, threads=1", numpy_variant(1)))
+    variants.append(("NumPy/Numba, threads=2", numpy_variant(2)))
+    if torch is not None:
+        variants.append(("torch CPU f64, 1 thread", torch_variant(1)))
+        variants.append(("torch CPU f64, 2 threads", torch_variant(2)))
+    batches = (1, 8, 64)
+    results: dict[tuple[str, int], float] = {}
+    for name, make in variants:
+        for b in batches:
+            log(f"table 3: {name}, B = {b}")
+            sec = per_step(make(b), cfg)
+            results[(name, b)] = b / sec
+    base = results[("NumPy/Numba, threads=1", 1)]
+    head = (
+        f"### 3. Batched throughput at {n}^2 (no closure), fields x steps per second\n\n"
+        "| solver | " + " | ".join(f"B = {b}" for b in batches) + " | B = 64 vs NumPy B = 1 |\n"
+        "|---|" + "---|" * (len(batches) + 1)
+    )
+    for name, _ in variants:
+        cells = " | ".join(f"{results[(name, b)]:,.0f}" for b in batches)
+        rows.append(f"| {name} | {cells} | {results[(name, 64)] / base:.2f}x |")
+    return "\n".join([head, *rows])
+
+
+# --------------------------------------------------------------------------- main
+def machine_line() -> str:
+    load = os.getloadavg()
+    return (
+        f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, numpy {np.__version__}; "
+        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repeats and shorter repeats (~30 s)")
+    ap.add_argument("--repeats", type=int, default=None, help="timed repeats per row (default 7, quick 3)")
+    ap.add_argument("--sizes", default="64,256", help="grid sizes of tables 1 and 2 (comma-separated, even)")
+    ap.add_argument("--no-pyqg", action="store_true", help="skip pyqg even if it is installed")
+    args = ap.parse_args(argv)
+    try:
+        sizes = tuple(int(s) for s in args.sizes.split(","))
+        if any(s < 8 or s % 2 for s in sizes):
+            raise ValueError
+    except ValueError:
+        ap.error(f"--sizes must be comma-separated even integers >= 8, got {args.sizes!r}")
+    repeats = args.repeats if args.repeats is not None else (3 if args.quick else 7)
+    if repeats < 1:
+        ap.error("--repeats must be >= 1")
+    cfg = Config(quick=args.quick, repeats=repeats, sizes=sizes, target_s=0.04 if args.quick else 0.12, pyqg=not args.no_pyqg)
+
+    start_line = machine_line()
+    t_start = time.perf_counter()
+    torch = import_torch()
+    pyfftw = import_pyfftw()
+    pyqg, pyqg_label = (None, "pyqg skipped (--no-pyqg)") if args.no_pyqg else import_pyqg()
+    if pyqg is None:
+        log(pyqg_label)
+    libs = [f"torch {torch.__version__}" if torch else "torch: not installed",
+            f"pyfftw {pyfftw.__version__}" if pyfftw else "pyfftw: not installed", pyqg_label]
+
+    log("equal-accuracy step ratio (IF-RK3 vs AB3 on our equations)")
+    dt_factor, t_acc = accuracy_factor(cfg)
+    t1, steps = table_pyqg(cfg, torch, pyfftw, pyqg, pyqg_label if pyqg else "pyqg (not installed)", dt_factor)
+    t2 = table_floor(cfg, torch, pyfftw, steps)
+    t3 = table_batched(cfg, torch)
+    end_line = machine_line()
+    print("## simrl turbulence benchmark" + (" (--quick)" if cfg.quick else ""))
+    print()
+    print(f"- start: {start_line}")
+    print(f"- end:   {end_line}")
+    print(f"- {'; '.join(libs)}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; "
+          f"median of {cfg.repeats} repeats; wall {time.perf_counter() - t_start:.0f} s")
+    print()
+    print(t1)
+    print()
+    print(t_acc)
+    print()
+    print(t2)
+    print()
+    print(t3)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
