@@ -25,14 +25,15 @@ SB3's ``CheckpointCallback`` does) and lose their state, replay buffer and sidec
 
 Determinism of a resumed run
 ----------------------------
-* ``env_state="exact"`` (the training ``VecEnv`` pickled, e.g. Gymnasium/SB3 ``DummyVecEnv`` of
-  plain Python environments): the environments continue mid-episode from their saved state and
-  every generator continues its stream, so on the same device and library versions the resumed
-  run is *bit-identical* to an uninterrupted one (tested on PPO, DQN and PaperDQN).
-* ``env_state="reset"`` (the ``VecEnv`` holds something pickle refuses, e.g. a Numba kernel made
-  in a closure): the model, optimiser, replay buffer, counters and all RNG streams are restored,
+* ``env_state="exact"`` (the training ``VecEnv`` pickled with cloudpickle: SB3 ``DummyVecEnv``,
+  simrl's batched ``VecMonitor``-wrapped envs such as ThreeBody's): the environments continue
+  mid-episode from their saved state and every generator continues its stream, so on the same
+  device and library versions the resumed run is *bit-identical* to an uninterrupted one (tested
+  for PPO, DQN and PaperDQN in-process, and for a SIGKILLed ThreeBody DQN run).
+* ``env_state="reset"`` (the ``VecEnv`` holds something pickle refuses, e.g. sub-processes of a
+  ``SubprocVecEnv``, open files): the model, optimiser, replay buffer, counters and all RNG streams are restored,
   but the environments are rebuilt and reset with fresh seeds derived from (training seed, step)
-  and drawn above 2**32, so they never collide with the configured training, EvalCallback or
+  and drawn in [2**31, 2**32), so they never collide with the configured training, EvalCallback or
   held-out seed ranges. The episodes in flight at the checkpoint are dropped; the run reaches
   the same final step count but is not bit-identical to an uninterrupted one.
 """
@@ -40,6 +41,7 @@ Determinism of a resumed run
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -249,16 +251,42 @@ def _is_sb3(model: Any) -> bool:
     return isinstance(model, BaseAlgorithm)
 
 
+def _rebuild_vec_env_wrapper(cls: type, state: dict[str, Any]) -> Any:
+    """Unpickle an SB3 ``VecEnvWrapper`` (see :func:`_env_snapshot`)."""
+    obj = cls.__new__(cls)
+    obj.__dict__.update(state)
+    obj.class_attributes = dict(inspect.getmembers(cls))
+    return obj
+
+
 def _env_snapshot(env: Any) -> tuple[bytes | None, str | None]:
-    """The pickled training ``VecEnv``, or None and the reason it cannot be pickled."""
+    """The pickled training ``VecEnv``, or None and the reason it cannot be pickled.
+
+    SB3's ``VecEnvWrapper`` (e.g. ``VecMonitor``) keeps ``inspect.getmembers`` of its class, which
+    pickle refuses, and its ``__getattr__`` recurses forever on an instance whose ``__dict__`` is
+    not yet restored; wrappers are therefore pickled as (class, state without that table) and
+    rebuilt by :func:`_rebuild_vec_env_wrapper`. Everything else is cloudpickle's.
+    """
     if env is None:
         return None, "the model has no env"
-    import cloudpickle
+    import io
 
+    import cloudpickle
+    from stable_baselines3.common.vec_env import VecEnvWrapper
+
+    class _Pickler(cloudpickle.CloudPickler):
+        def reducer_override(self, obj: Any) -> Any:
+            if isinstance(obj, VecEnvWrapper):
+                state = {k: v for k, v in obj.__dict__.items() if k != "class_attributes"}
+                return _rebuild_vec_env_wrapper, (type(obj), state)
+            return super().reducer_override(obj)
+
+    buffer = io.BytesIO()
     try:
-        return cloudpickle.dumps(env), None
+        _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(env)
     except Exception as exc:  # noqa: BLE001 -- any pickling failure means "reset" mode
         return None, f"{type(exc).__name__}: {exc}"
+    return buffer.getvalue(), None
 
 
 def save_checkpoint(
@@ -402,9 +430,11 @@ def partial_checkpoints(folder: str | os.PathLike) -> list[int]:
 # ---------------------------------------------------------------------------------------------
 def reset_seed(seed: int | None, step: int) -> int:
     """Seed for environments rebuilt at ``step`` (``env_state="reset"``): derived from
-    (training seed, step) and >= 2**32, above every configured seed range."""
+    (training seed, step), in [2**31, 2**32 - 2**16) -- above the configured training,
+    EvalCallback and held-out ranges, and (with up to 2**16 copies) still a valid 32-bit seed."""
     entropy = [int(seed or 0), int(step)]
-    return 2**32 + int(np.random.SeedSequence(entropy).generate_state(1, np.uint32)[0])
+    draw = int(np.random.SeedSequence(entropy).generate_state(1, np.uint32)[0])
+    return 2**31 + draw % (2**31 - 2**16)
 
 
 def restore(
