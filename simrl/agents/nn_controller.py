@@ -271,6 +271,8 @@ class NNController:
     learning_rate        0.01     Adam learning rate of the law
     process_noise        True     multiplicative noise of the metamodel residuals' size
     integer_removals     False    whole animals per tick through the straight-through estimator
+    max_env_steps        None     cap on the ABM steps of ``learn`` (an env's ``total_timesteps``
+                                  is sized for RL; this method needs far fewer)
     ==================== ======== ===========================================================
     """
 
@@ -281,7 +283,7 @@ class NNController:
                  fit_horizon: int = 5, fit_iterations: int = 200, substeps: int = 2,
                  train_iterations: int = 200, batch_size: int = 32, horizon_decisions: int | None = 40,
                  learning_rate: float = 0.01, process_noise: bool = True,
-                 integer_removals: bool = False, task: Any = None) -> None:
+                 integer_removals: bool = False, max_env_steps: int | None = None, task: Any = None) -> None:
         self.kwargs = dict(hidden=tuple(int(h) for h in hidden), refit_rounds=int(refit_rounds),
                            explore_hold=tuple(int(v) for v in explore_hold), explore_noise=float(explore_noise),
                            fit_horizon=int(fit_horizon), fit_iterations=int(fit_iterations),
@@ -289,7 +291,8 @@ class NNController:
                            batch_size=int(batch_size),
                            horizon_decisions=None if horizon_decisions is None else int(horizon_decisions),
                            learning_rate=float(learning_rate), process_noise=bool(process_noise),
-                           integer_removals=bool(integer_removals))  # fmt: skip
+                           integer_removals=bool(integer_removals),
+                           max_env_steps=None if max_env_steps is None else int(max_env_steps))  # fmt: skip
         self._check_kwargs()
         self.seed = seed
         self.device = "cpu"  # a few thousand tiny ops per rollout: the CPU is faster than a GPU here
@@ -325,6 +328,8 @@ class NNController:
         lo, hi = k["explore_hold"] if len(k["explore_hold"]) == 2 else (0, -1)
         if not 1 <= lo <= hi:
             raise ValueError(f"explore_hold must be (min, max) decisions with 1 <= min <= max, got {k['explore_hold']}")
+        if k["max_env_steps"] is not None and k["max_env_steps"] < 1:
+            raise ValueError(f"max_env_steps must be >= 1 or None, got {k['max_env_steps']}")
         if k["horizon_decisions"] is not None and k["horizon_decisions"] < 1:
             raise ValueError(f"horizon_decisions must be >= 1 or None, got {k['horizon_decisions']}")
         if not (k["learning_rate"] > 0 and k["explore_noise"] >= 0):
@@ -462,7 +467,10 @@ class NNController:
             raise ValueError("learn() needs an env: NNController.load(path, env=env) or NNController(env, ...)")
         rounds = 1 + self.kwargs["refit_rounds"]
         n_envs = self.env.num_envs
-        per_round = max(int(total_timesteps) // (rounds * n_envs), self.kwargs["fit_horizon"] + 1)
+        budget = int(total_timesteps)
+        if self.kwargs["max_env_steps"] is not None:
+            budget = min(budget, self.kwargs["max_env_steps"])
+        per_round = max(budget // (rounds * n_envs), self.kwargs["fit_horizon"] + 1)
         writer = _summary_writer(self.tensorboard_log)
         try:
             for r in range(rounds):
