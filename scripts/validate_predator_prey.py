@@ -101,12 +101,15 @@ SWG_CASE1_PARAMS = (0.209782211319144, 4.50613392290133e-06, 2.38108020743778e-0
 
 
 def metamodel_equilibrium(u_sheep: float = 0.0, u_wolf: float = 0.0, p=SWG_CASE1_PARAMS) -> np.ndarray:
-    """Coexistence equilibrium (grass, sheep, wolves) of the Case-1 ODE metamodel:
+    """Equilibrium (grass, sheep, wolves) of the Case-1 ODE metamodel (coexistence if it exists):
     dG = p1 G - p2 G^2 - p3 G S, dS = p4 G S - p5 S - p6 S W - u_s S, dW = p7 S W - p8 W - u_w W."""
     p1, p2, p3, p4, p5, p6, p7, p8 = p
     s = (p8 + u_wolf) / p7
     g = (p1 - p3 * s) / p2
     w = (p4 * g - p5 - u_sheep) / p6
+    if w < 0.0:  # no coexistence: the wolf-free equilibrium (grass-sheep subsystem)
+        g = (p5 + u_sheep) / p4
+        s, w = max(0.0, (p1 - p2 * g) / p3), 0.0
     return np.array([g, s, w])
 
 
