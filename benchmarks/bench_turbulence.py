@@ -34,8 +34,11 @@ One run prints three tables, ratios first (absolute times are for orientation on
    the NumPy solver (``threads`` = 1 and 2) and the torch backend (1 and 2 torch threads).
 
 Method: every timing is the median of ``--repeats`` repeats, each advancing a fixed number of
-steps, after a warm-up call (Numba compilation or cache loading, FFT planning and torch's first
-calls excluded); the garbage collector is paused while a repeat runs. The load average is
+steps (our solvers in calls of 10 steps, one call per action as in the environments), after a
+warm-up call (Numba compilation or cache loading, FFT planning and torch's first calls
+excluded); the garbage collector is paused while a repeat runs. All subjects of a table are
+timed round-robin (repeat r times each of them once), so a drift of the machine's load hits
+every row alike and the ratios stay meaningful on a shared machine. The load average is
 printed at the start and the end: on a shared machine other processes inflate every time and add
 noise to the ratios (two timings made seconds apart in one process).
 
@@ -79,7 +82,7 @@ import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
 from typing import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -114,33 +117,60 @@ class Config:
     pyqg: bool
 
 
-def time_repeats(run: Callable[[], None], repeats: int) -> float:
-    """Median wall time of ``run()`` over ``repeats`` calls (GC paused), after one warm-up call."""
-    run()
-    times = []
-    for _ in range(repeats):
-        gc.collect()
-        gc.disable()
-        try:
-            t0 = time.perf_counter()
-            run()
-            times.append(time.perf_counter() - t0)
-        finally:
-            gc.enable()
-    return statistics.median(times)
+@dataclass
+class Runner:
+    """``advance(k)`` advances one benchmark subject by k steps; ``k`` is calibrated to ~target_s."""
+
+    advance: Callable[[int], None]
+    k: int
+    times: list[float] = field(default_factory=list)
+
+
+CHUNK = 10  # steps per solver call in our rows: one call per action, as the environments do
 
 
 def calibrate_steps(one_step_s: float, target_s: float, lo: int = 2, hi: int = 5000) -> int:
     return int(min(hi, max(lo, round(target_s / max(one_step_s, 1e-7)))))
 
 
-def per_step(advance: Callable[[int], None], cfg: Config) -> float:
-    """Median seconds per step of ``advance(k)`` (k calibrated so a repeat takes ~target_s)."""
-    advance(2)  # warm-up: compile / load caches / plan
+def in_chunks(advance: Callable[[int], None]) -> Callable[[int], None]:
+    """``advance`` called in chunks of ``CHUNK`` steps (the per-call set-up, e.g. the integrating
+    factors of a new ``nu_e``, is then paid once per 10 steps, as in an environment)."""
+
+    def run(k: int) -> None:
+        while k > 0:
+            advance(min(k, CHUNK))
+            k -= CHUNK
+
+    return run
+
+
+def runner(advance: Callable[[int], None], cfg: Config) -> Runner:
+    """Warm ``advance`` up (compile / load caches / plan) and calibrate its steps per repeat
+    (a multiple of ``CHUNK``, at least one chunk)."""
+    advance(2)
     t0 = time.perf_counter()
-    advance(3)
-    k = calibrate_steps((time.perf_counter() - t0) / 3, cfg.target_s)
-    return time_repeats(lambda: advance(k), cfg.repeats) / k
+    advance(CHUNK)
+    k = calibrate_steps((time.perf_counter() - t0) / CHUNK, cfg.target_s, lo=CHUNK)
+    return Runner(advance, CHUNK * max(1, round(k / CHUNK)))
+
+
+def measure(runners: dict[str, Runner], cfg: Config) -> dict[str, float]:
+    """Median seconds per step of every runner, timed round-robin: repeat r runs each runner once
+    (GC paused), so a drift of the machine's load hits all rows of a table alike."""
+    for r in runners.values():
+        r.advance(r.k)  # warm-up at the timed size
+    for _ in range(cfg.repeats):
+        for r in runners.values():
+            gc.collect()
+            gc.disable()
+            try:
+                t0 = time.perf_counter()
+                r.advance(r.k)
+                r.times.append(time.perf_counter() - t0)
+            finally:
+                gc.enable()
+    return {name: statistics.median(r.times) / r.k for name, r in runners.items()}
 
 
 # --------------------------------------------------------------------------- set-up helpers
@@ -192,8 +222,8 @@ def import_pyqg():
 
 
 # --------------------------------------------------------------------------- our solvers
-def numpy_step(n: int, closure: bool, cfg: Config, pyfftw=None) -> float:
-    """Seconds per step of TurbulenceModel (with the FFTW prototype transforms when ``pyfftw``)."""
+def numpy_step(n: int, closure: bool, cfg: Config, pyfftw=None) -> Runner:
+    """TurbulenceModel, one system (with the FFTW prototype transforms when ``pyfftw`` is given)."""
     model = TurbulenceModel(make_params(n))
     state = model.initial_state(initial_field(model.grid))
     nu_e = smagorinsky_nu_e(model, state) if closure else None
@@ -203,9 +233,14 @@ def numpy_step(n: int, closure: bool, cfg: Config, pyfftw=None) -> float:
         assert status[0] == 0, "benchmark run blew up"
 
     if pyfftw is None:
-        return per_step(advance, cfg)
-    with fftw_in_model(pyfftw):
-        return per_step(advance, cfg)
+        return runner(in_chunks(advance), cfg)
+    swap = fftw_in_model(pyfftw)
+
+    def advance_fftw(k: int) -> None:
+        with swap:
+            advance(k)
+
+    return runner(in_chunks(advance_fftw), cfg)
 
 
 def fftw_transforms(pyfftw):
@@ -281,7 +316,7 @@ def check_fftw_prototype(pyfftw) -> float:
     return float(np.abs(a.omega_hat - b.omega_hat).max() / np.abs(a.omega_hat).max())
 
 
-def torch_step(torch, n: int, closure: bool, cfg: Config, batch: int = 1) -> float:
+def torch_step(torch, n: int, closure: bool, cfg: Config, batch: int = 1) -> Runner:
     from simrl.physics.turbulence.torch_backend import TorchTurbulenceModel
 
     ref = TurbulenceModel(make_params(n))
@@ -294,10 +329,10 @@ def torch_step(torch, n: int, closure: bool, cfg: Config, batch: int = 1) -> flo
         status = model.advance(state, k, nu_e=nu_e)
         assert (status == 0).all(), "benchmark run blew up"
 
-    return per_step(advance, cfg)
+    return runner(in_chunks(advance), cfg)
 
 
-def pyqg_step(pyqg, n: int, cfg: Config) -> float:
+def pyqg_step(pyqg, n: int, cfg: Config) -> Runner:
     p = make_params(n)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pyqg's deprecation and "no pyfftw" warnings
@@ -310,15 +345,14 @@ def pyqg_step(pyqg, n: int, cfg: Config) -> float:
     def advance(k: int) -> None:
         for _ in range(k):
             m._step_forward()
+        if not np.isfinite(m.q).all():
+            raise RuntimeError("pyqg benchmark run blew up")
 
-    sec = per_step(advance, cfg)
-    if not np.isfinite(m.q).all():
-        raise RuntimeError("pyqg benchmark run blew up")
-    return sec
+    return runner(advance, cfg)
 
 
 # --------------------------------------------------------------------------- FFT floors
-def numpy_floor(n: int, ncomp: int, cfg: Config) -> float:
+def numpy_floor(n: int, ncomp: int, cfg: Config) -> Runner:
     """Seconds per step of exactly the stepper's NumPy transforms (model.py ``_inverse_fft`` and
     ``_forward_fft``: c2c ifft along x in place + c2r along y into ``phys``; r2c along y into
     ``spec`` + c2c fft along x in place), 3 evaluations per step, on preallocated buffers.
@@ -336,22 +370,20 @@ def numpy_floor(n: int, ncomp: int, cfg: Config) -> float:
             np.fft.fft(buf, axis=-2, out=buf)
 
     assert buf.shape == (ncomp, n, m)
-    return per_step(evaluation, cfg)
+    return runner(evaluation, cfg)
 
 
-def torch_floor(torch, n: int, ncomp: int, cfg: Config) -> float:
-    """The torch backend's transforms per step (CPU: two-pass inverse, one-call rfft2), 3 evaluations."""
-    x = torch.randn(1, ncomp, n, n, dtype=torch.float64)
-    spec = torch.fft.rfft2(x)
-    phys = torch.empty_like(x)
+def torch_floor(torch, n: int, ncomp: int, cfg: Config) -> Runner:
+    """The torch backend's transforms per step: 3 x (one batched irfft2 of (1, ncomp, N, N//2+1),
+    one rfft2 of (1, ncomp, N, N)), allocating, as ``TorchTurbulenceModel`` calls them."""
+    spec = torch.fft.rfft2(torch.randn(1, ncomp, n, n, dtype=torch.float64))
 
     def evaluation(k: int) -> None:
+        nonlocal spec
         for _ in range(3 * k):
-            torch.fft.ifft(spec, dim=-2, out=spec)
-            torch.fft.irfft(spec, n=n, dim=-1, out=phys)
-            torch.fft.rfft2(phys, out=spec)
+            spec = torch.fft.rfft2(torch.fft.irfft2(spec, s=(n, n)))
 
-    return per_step(evaluation, cfg)
+    return runner(evaluation, cfg)
 
 
 def fftw_pair(pyfftw, shape_real: tuple[int, ...], threads: int = 1):
@@ -365,7 +397,7 @@ def fftw_pair(pyfftw, shape_real: tuple[int, ...], threads: int = 1):
     return real, comp, fwd, inv
 
 
-def pyfftw_floor(pyfftw, n: int, ncomp: int, cfg: Config) -> float:
+def pyfftw_floor(pyfftw, n: int, ncomp: int, cfg: Config) -> Runner:
     """The same 12 / 24 transforms per step with FFTW plans (what model.py could use, see the report)."""
     real, comp, fwd, inv = fftw_pair(pyfftw, (ncomp, n, n))
 
@@ -374,10 +406,10 @@ def pyfftw_floor(pyfftw, n: int, ncomp: int, cfg: Config) -> float:
             fwd()
             inv()  # normalised (1/N^2), like numpy's irfft2
 
-    return per_step(evaluation, cfg)
+    return runner(evaluation, cfg)
 
 
-def pyqg_floor(pyfftw, n: int, cfg: Config) -> float:
+def pyqg_floor(pyfftw, n: int, cfg: Config) -> Runner:
     """pyqg BTModel's 5 FFTW transforms per step (3 c2r of (1, N, N//2+1), 2 r2c of (1, N, N))."""
     real, comp, fwd, inv = fftw_pair(pyfftw, (1, n, n))
     save = comp.copy()
@@ -390,7 +422,7 @@ def pyqg_floor(pyfftw, n: int, cfg: Config) -> float:
             fwd()
             fwd()
 
-    return per_step(steps, cfg)
+    return runner(steps, cfg)
 
 
 # --------------------------------------------------------------------------- equal accuracy
@@ -471,34 +503,52 @@ def verdict(x: float | None, goal: float) -> str:
     return "MET" if x <= goal else "NOT MET"
 
 
-def table_pyqg(cfg: Config, torch, pyfftw, pyqg, pyqg_label: str, dt_factor: float) -> tuple[str, dict]:
-    rows = []
-    results: dict = {}
-    fftw_check = check_fftw_prototype(pyfftw) if pyfftw is not None else None
-    if fftw_check is not None and not fftw_check < 1e-12:
-        raise RuntimeError(f"the FFTW prototype disagrees with model.py: {fftw_check:.3g}")
-    for n in cfg.sizes:
-        log(f"table 1: N = {n}")
-        ref = None
-        if pyqg is not None:
-            ref = pyqg_step(pyqg, n, cfg)
-        results[(n, "pyqg")] = ref
-        solvers = [("NumPy/Numba, no closure", lambda n=n: numpy_step(n, False, cfg), False)]
-        solvers.append(("NumPy/Numba, Smagorinsky nu_e", lambda n=n: numpy_step(n, True, cfg), True))
+def measure_size(n: int, cfg: Config, torch, pyfftw, pyqg) -> dict[str, float]:
+    """Seconds per step of every step and floor subject at grid size n, timed round-robin together."""
+    log(f"tables 1-2: N = {n}: set-up and warm-up")
+    runners: dict[str, Runner] = {}
+    for closure, label in ((False, "no closure"), (True, "Smagorinsky nu_e")):
+        ncomp = 4 if closure else 2
+        runners[f"NumPy/Numba, {label}"] = numpy_step(n, closure, cfg)
+        runners[f"floor numpy {ncomp}"] = numpy_floor(n, ncomp, cfg)
         if pyfftw is not None:
-            solvers.append(("NumPy/Numba + FFTW (proposed), no closure", lambda n=n: numpy_step(n, False, cfg, pyfftw), False))
-            solvers.append(("NumPy/Numba + FFTW (proposed), Smagorinsky nu_e", lambda n=n: numpy_step(n, True, cfg, pyfftw), True))
+            runners[f"NumPy/Numba + FFTW (proposed), {label}"] = numpy_step(n, closure, cfg, pyfftw)
+            runners[f"floor fftw {ncomp}"] = pyfftw_floor(pyfftw, n, ncomp, cfg)
         if torch is not None:
-            solvers.append(("torch CPU f64, no closure", lambda n=n: torch_step(torch, n, False, cfg), False))
-            solvers.append(("torch CPU f64, Smagorinsky nu_e", lambda n=n: torch_step(torch, n, True, cfg), True))
-        for name, fn, closure in solvers:
-            sec = fn()
-            results[(n, name)] = sec
-            ratio = sec / ref if ref else None
+            runners[f"torch CPU f64, {label}"] = torch_step(torch, n, closure, cfg)
+            runners[f"floor torch {ncomp}"] = torch_floor(torch, n, ncomp, cfg)
+    if pyqg is not None:
+        runners["pyqg"] = pyqg_step(pyqg, n, cfg)
+        if pyfftw is not None:
+            runners["floor pyqg"] = pyqg_floor(pyfftw, n, cfg)
+    log(f"tables 1-2: N = {n}: timing {len(runners)} subjects x {cfg.repeats} repeats")
+    return measure(runners, cfg)
+
+
+def solver_rows(torch, pyfftw) -> list[tuple[str, bool, str]]:
+    """(row name, closure, floor family) of our solvers in table order."""
+    rows = []
+    for closure, label in ((False, "no closure"), (True, "Smagorinsky nu_e")):
+        rows.append((f"NumPy/Numba, {label}", closure, "numpy"))
+        if pyfftw is not None:
+            rows.append((f"NumPy/Numba + FFTW (proposed), {label}", closure, "fftw"))
+        if torch is not None:
+            rows.append((f"torch CPU f64, {label}", closure, "torch"))
+    return rows
+
+
+def table_pyqg(cfg: Config, torch, pyfftw, pyqg_label: str, dt_factor: float, fftw_check: float | None,
+               sec: dict[int, dict[str, float]]) -> str:
+    rows = []
+    for n in cfg.sizes:
+        ref = sec[n].get("pyqg")
+        for name, _, _ in solver_rows(torch, pyfftw):
+            t = sec[n][name]
+            ratio = t / ref if ref else None
             per_rhs = ratio / RHS_PER_STEP if ratio else None
             per_time = ratio / dt_factor if ratio else None
             rows.append(
-                f"| {n}^2 | {name} | {fmt_ms(sec)} | {fmt_ms(ref)} | {fmt_ratio(ratio)} | {fmt_ratio(per_rhs)} "
+                f"| {n}^2 | {name} | {fmt_ms(t)} | {fmt_ms(ref)} | {fmt_ratio(ratio)} | {fmt_ratio(per_rhs)} "
                 f"| {fmt_ratio(per_time)} | {verdict(ratio, 1.0)} / {verdict(per_time, 1.0)} |"
             )
     head = (
@@ -518,45 +568,27 @@ def table_pyqg(cfg: Config, torch, pyfftw, pyqg, pyqg_label: str, dt_factor: flo
         + (f"; agrees with model.py as is to {fftw_check:.1e} (max rel. difference, 20 forced closure steps)."
            if fftw_check is not None else ".")
     )
-    return "\n".join([head, *rows]) + "\n" + notes, results
+    return "\n".join([head, *rows]) + "\n" + notes
 
 
-def table_floor(cfg: Config, torch, pyfftw, steps: dict) -> str:
+def table_floor(cfg: Config, torch, pyfftw, sec: dict[int, dict[str, float]]) -> str:
     rows = []
+    libs = {"numpy": "numpy.fft", "fftw": "FFTW", "torch": "torch.fft"}
     for n in cfg.sizes:
-        log(f"table 2: N = {n}")
-        for closure in (False, True):
+        for name, closure, family in solver_rows(torch, pyfftw):
             ncomp = 4 if closure else 2
-            nffts = FFTS_PER_STEP[closure]
-            label = "Smagorinsky nu_e" if closure else "no closure"
-            floor = numpy_floor(n, ncomp, cfg)
-            step = steps.get((n, f"NumPy/Numba, {label}"))
-            fftw = pyfftw_floor(pyfftw, n, ncomp, cfg) if pyfftw is not None else None
+            step, floor = sec[n][name], sec[n][f"floor {family} {ncomp}"]
+            fftw = sec[n].get(f"floor fftw {ncomp}") if family == "numpy" else None
             rows.append(
-                f"| {n}^2 | NumPy/Numba, {label} | {nffts} numpy.fft | {fmt_ms(step)} | {fmt_ms(floor)} "
-                f"| {fmt_ratio(step / floor if step else None)} | {verdict(step / floor if step else None, 2.0)} "
-                f"| {fmt_ms(fftw)} | {fmt_ratio(step / fftw if (step and fftw) else None)} |"
+                f"| {n}^2 | {name} | {FFTS_PER_STEP[closure]} {libs[family]} | {fmt_ms(step)} | {fmt_ms(floor)} "
+                f"| {fmt_ratio(step / floor)} | {verdict(step / floor, 2.0)} "
+                f"| {fmt_ms(fftw) if fftw else ''} | {fmt_ratio(step / fftw) if fftw else ''} |"
             )
-            pstep = steps.get((n, f"NumPy/Numba + FFTW (proposed), {label}"))
-            if pstep is not None:
-                rows.append(
-                    f"| {n}^2 | NumPy/Numba + FFTW (proposed), {label} | {nffts} FFTW | {fmt_ms(pstep)} | {fmt_ms(fftw)} "
-                    f"| {fmt_ratio(pstep / fftw)} | {verdict(pstep / fftw, 2.0)} | | |"
-                )
-            if torch is not None:
-                tstep = steps.get((n, f"torch CPU f64, {label}"))
-                tfloor = torch_floor(torch, n, ncomp, cfg)
-                rows.append(
-                    f"| {n}^2 | torch CPU f64, {label} | {nffts} torch.fft | {fmt_ms(tstep)} | {fmt_ms(tfloor)} "
-                    f"| {fmt_ratio(tstep / tfloor if tstep else None)} "
-                    f"| {verdict(tstep / tfloor if tstep else None, 2.0)} | | |"
-                )
-        qstep = steps.get((n, "pyqg"))
-        if qstep is not None and pyfftw is not None:
-            qfloor = pyqg_floor(pyfftw, n, cfg)
+        if "pyqg" in sec[n] and "floor pyqg" in sec[n]:
+            q, qf = sec[n]["pyqg"], sec[n]["floor pyqg"]
             rows.append(
-                f"| {n}^2 | pyqg BTModel (context) | {PYQG_FFTS_PER_STEP} FFTW | {fmt_ms(qstep)} | {fmt_ms(qfloor)} "
-                f"| {fmt_ratio(qstep / qfloor)} | | | |"
+                f"| {n}^2 | pyqg BTModel (context) | {PYQG_FFTS_PER_STEP} FFTW | {fmt_ms(q)} | {fmt_ms(qf)} "
+                f"| {fmt_ratio(q / qf)} | | | |"
             )
     head = (
         "### 2. Step vs its FFT floor (1 system, 1 thread)\n\n"
@@ -565,9 +597,9 @@ def table_floor(cfg: Config, torch, pyfftw, steps: dict) -> str:
     )
     notes = (
         "\nfloor = exactly the transforms of one step (3 evaluations x one inverse of (ncomp, N, N/2+1) + one "
-        "forward of (ncomp, N, N)), timed alone on preallocated arrays with the solver's own calls. "
-        "FFTW floor: the same transforms with pyfftw plans (FFTW_MEASURE, 1 thread): what the NumPy solver "
-        "would approach with FFTW."
+        "forward of (ncomp, N, N)), timed alone on preallocated arrays with the solver's own calls, round-robin "
+        "with the steps. FFTW floor: the same transforms with pyfftw plans (FFTW_MEASURE, 1 thread). pyqg's floor: "
+        "its 5 transforms per step with the same FFTW plans (plus the copy that restores the c2r input)."
     )
     return "\n".join([head, *rows]) + "\n" + notes
 
@@ -610,12 +642,14 @@ def table_batched(cfg: Config, torch) -> str:
         variants.append(("torch CPU f64, 1 thread", torch_variant(1)))
         variants.append(("torch CPU f64, 2 threads", torch_variant(2)))
     batches = (1, 8, 64)
-    results: dict[tuple[str, int], float] = {}
+    runners = {}
     for name, make in variants:
         for b in batches:
-            log(f"table 3: {name}, B = {b}")
-            sec = per_step(make(b), cfg)
-            results[(name, b)] = b / sec
+            log(f"table 3: {name}, B = {b}: set-up and warm-up")
+            runners[f"{name}|{b}"] = runner(in_chunks(make(b)), cfg)
+    log(f"table 3: timing {len(runners)} subjects x {cfg.repeats} repeats")
+    sec = measure(runners, cfg)
+    results = {(key.split("|")[0], int(key.split("|")[1])): int(key.split("|")[1]) / t for key, t in sec.items()}
     base = results[("NumPy/Numba, threads=1", 1)]
     head = (
         f"### 3. Batched throughput at {n}^2 (no closure), fields x steps per second\n\n"
@@ -667,8 +701,12 @@ def main(argv: list[str] | None = None) -> int:
 
     log("equal-accuracy step ratio (IF-RK3 vs AB3 on our equations)")
     dt_factor, t_acc = accuracy_factor(cfg)
-    t1, steps = table_pyqg(cfg, torch, pyfftw, pyqg, pyqg_label if pyqg else "pyqg (not installed)", dt_factor)
-    t2 = table_floor(cfg, torch, pyfftw, steps)
+    fftw_check = check_fftw_prototype(pyfftw) if pyfftw is not None else None
+    if fftw_check is not None and not fftw_check < 1e-12:
+        raise RuntimeError(f"the FFTW prototype disagrees with model.py: {fftw_check:.3g}")
+    sec = {n: measure_size(n, cfg, torch, pyfftw, pyqg) for n in cfg.sizes}
+    t1 = table_pyqg(cfg, torch, pyfftw, pyqg_label if pyqg else "pyqg (not installed)", dt_factor, fftw_check, sec)
+    t2 = table_floor(cfg, torch, pyfftw, sec)
     t3 = table_batched(cfg, torch)
     end_line = machine_line()
     print("## simrl turbulence benchmark" + (" (--quick)" if cfg.quick else ""))
