@@ -564,7 +564,8 @@ def table_pyqg(cfg: Config, torch, pyfftw, pyqg_label: str, dt_factor: float, ff
         f"it would be / {EQUAL_STABILITY_DT_FACTOR:.2f}). "
         "pyqg does no forcing and no closure; its filter replaces viscosity. "
         "'+ FFTW (proposed)': model.py with its two stepper transforms done by FFTW plans (prototype in this "
-        "script, fftw_transforms)"
+        "script, fftw_transforms; FFTW_UNALIGNED plans on model.py's np.empty buffers, ~1.4x slower transforms "
+        "than aligned plans, so an implementation with aligned buffers gains more)"
         + (f"; agrees with model.py as is to {fftw_check:.1e} (max rel. difference, 20 forced closure steps)."
            if fftw_check is not None else ".")
     )
