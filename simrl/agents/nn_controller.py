@@ -34,7 +34,9 @@ run on the metamodel and cost no environment steps. Deterministic for a seed (al
 comes from generators seeded by ``seed``; the environment is seeded once with ``env.seed``).
 
 Supported environments: those whose settings object (``env.get_attr("settings")``) has a task
-adapter in :data:`TASKS` (``simrl/PredatorPrey-v0``; ``simrl/MetabolicPathway-v0`` once added).
+adapter in :data:`TASKS`: ``simrl/PredatorPrey-v0`` (:class:`PredatorPreyTask`, Case 1 metamodel,
+removal rates of sheep and wolves) and ``simrl/MetabolicPathway-v0`` (:class:`MetabolicTask`,
+Michaelis-Menten metamodel, substrate feed, product yield).
 
 >>> import numpy as np, torch
 >>> from simrl.agents.metamodels import PredatorPreyCase1
@@ -64,7 +66,7 @@ from torch import nn
 
 from simrl.agents.metamodels import DTYPE, FitResult, ODEMetamodel, PredatorPreyCase1, fit, make_metamodel
 
-__all__ = ["ControlLaw", "NNController", "PredatorPreyTask", "TASKS", "rollout_cost", "ste_round"]
+__all__ = ["ControlLaw", "MetabolicTask", "NNController", "PredatorPreyTask", "TASKS", "rollout_cost", "ste_round"]
 
 _SAVE_FORMAT = "simrl.agents.nn_controller.NNController"
 _SAVE_VERSION = 1
@@ -119,6 +121,9 @@ class PredatorPreyTask:
     def n_features(self) -> int:
         return 2 * self.n_states
 
+    def make_metamodel(self) -> ODEMetamodel:
+        return make_metamodel(self.metamodel)
+
     @property
     def n_decisions(self) -> int:
         return self.episode_ticks // self.ticks_per_action
@@ -155,23 +160,115 @@ class PredatorPreyTask:
         extinct = (1.0 - x[:, 1:] / self.extinction_margin).clamp(0.0, 1.0).amax(-1)
         return dist + self.effort_weight * effort + self.extinction_cost * extinct
 
+    def new_accumulator(self, x0: torch.Tensor) -> tuple[torch.Tensor, int]:
+        return torch.zeros((), dtype=x0.dtype), 0
+
+    def accumulate(self, acc, model, coeffs, x, x_new, u, h):
+        """Add the batch-mean cost at the end of one RK4 step (the env averages c_t over ticks)."""
+        return acc[0] + self.tick_cost(x_new, u).mean(), acc[1] + 1
+
+    def objective(self, acc, ticks: float) -> torch.Tensor:
+        return acc[0] / max(acc[1], 1)
+
     def valid_rows(self, x: np.ndarray) -> np.ndarray:
         """Observed states usable for fitting: no extinct population (an absorbing state the
         metamodel's log-space fit cannot represent; the env ends the episode there)."""
         return np.all(x[:, 1:] > 0, axis=1)
 
 
+@dataclass
+class MetabolicTask:
+    """``simrl/MetabolicPathway-v0`` seen by the metamodel (numbers copied from the env's settings).
+
+    Metamodel state ``x = free (S, P, Q, R, T) / unit`` with ONE unit for all species (the
+    published steady-state S at this scale), so the pathway's stoichiometry stays 1:1; an
+    action ``a`` is the feed ``a * feed_max * effective_scale / unit`` per step. The objective
+    is the env's: minus the yield ``product formed / max(substrate fed, guard)`` over the
+    rollout, with the product formed = the time integral of its Michaelis-Menten flux (F_O for
+    T, F_I for R) and the guard ``feed_guard * effective_scale * ticks / unit`` as in the env.
+    Removals are not integers here: ``integer`` is ignored (the ABM carries fractional feed over).
+    """
+
+    reference: tuple[float, ...]
+    feed_max: float
+    effective_scale: float
+    feed_guard: float
+    product: str
+    dilution: float
+    ticks_per_action: int
+    episode_ticks: int
+    metamodel: str = "michaelis_menten"
+    action_dim: int = 1
+    n_states: int = 5
+
+    @classmethod
+    def from_settings(cls, s: Any) -> "MetabolicTask":
+        return cls(reference=tuple(map(float, s.reference)), feed_max=float(s.feed_max),
+                   effective_scale=float(s.params.effective_scale), feed_guard=float(s.feed_guard),
+                   product=str(s.product), dilution=float(s.params.dilution),
+                   ticks_per_action=int(s.steps_per_action), episode_ticks=int(s.episode_steps))  # fmt: skip
+
+    @property
+    def unit(self) -> float:
+        return self.reference[0]
+
+    @property
+    def n_features(self) -> int:
+        return self.n_states
+
+    @property
+    def n_decisions(self) -> int:
+        return self.episode_ticks // self.ticks_per_action
+
+    def make_metamodel(self) -> ODEMetamodel:
+        # Starting guess in these units: fluxes of order the feed (about 1 / 1246 per step).
+        return make_metamodel(self.metamodel, params=[2e-3, 1.0, 1.0] * 3 + [2e-3, 1.0, 1.0, 1.0, 1.0],
+                              dilution=self.dilution)  # fmt: skip
+
+    def state_from_obs(self, obs: np.ndarray) -> np.ndarray:
+        """Observations (B, 14) -> metamodel states (B, 5): free counts / unit."""
+        return np.asarray(obs, dtype=np.float64)[:, :5] * np.asarray(self.reference) / self.unit
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The law's input: each species relative to its reference steady state (the env's levels)."""
+        return x * (self.unit / torch.as_tensor(self.reference, dtype=x.dtype))
+
+    def controls(self, action: torch.Tensor, x: torch.Tensor, integer: bool = False) -> torch.Tensor:
+        return action * (self.feed_max * self.effective_scale / self.unit)
+
+    def new_accumulator(self, x0: torch.Tensor):
+        zero = torch.zeros(x0.shape[0], dtype=x0.dtype)
+        return zero, zero
+
+    def accumulate(self, acc, model, coeffs, x, x_new, u, h):
+        """Trapezoidal product formation and the substrate fed over one RK4 step."""
+        j = 3 if self.product == "T" else 2  # F_O forms T, F_I forms R
+        flux = 0.5 * (model.rates(x, coeffs)[:, j] + model.rates(x_new, coeffs)[:, j])
+        return acc[0] + h * flux, acc[1] + h * u[:, 0]
+
+    def objective(self, acc, ticks: float) -> torch.Tensor:
+        guard = self.feed_guard * self.effective_scale * ticks / self.unit
+        return -(acc[0] / torch.clamp(acc[1], min=guard)).mean()
+
+    def valid_rows(self, x: np.ndarray) -> np.ndarray:
+        return np.all(np.isfinite(x), axis=1)
+
+
 #: Task adapters by the class name of the environment's settings object.
 TASKS: dict[str, Callable[[Any], Any]] = {
     "PredatorPreySettings": PredatorPreyTask.from_settings,
+    "MetabolicSettings": MetabolicTask.from_settings,
 }
 
-_TASK_CLASSES = {"PredatorPreyTask": PredatorPreyTask}
+_TASK_CLASSES = {"PredatorPreyTask": PredatorPreyTask, "MetabolicTask": MetabolicTask}
 
 
 def make_task(env: Any) -> Any:
     """The task adapter of an SB3 VecEnv (or Gymnasium env) from its ``settings`` object."""
-    settings = env.get_attr("settings")[0] if hasattr(env, "get_attr") else getattr(env, "settings")
+    try:
+        settings = env.get_attr("settings")[0] if hasattr(env, "get_attr") else getattr(env, "settings")
+    except AttributeError:
+        settings = None
     name = type(settings).__name__
     if name not in TASKS:
         raise ValueError(f"NNController has no task adapter for environments with settings {name}; "
@@ -216,29 +313,31 @@ class ControlLaw(nn.Module):
 def rollout_cost(law: nn.Module, model: ODEMetamodel, task: Any, x0: torch.Tensor, n_decisions: int,
                  substeps: int = 2, integer_removals: bool = False,
                  noise: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean per-tick cost of the closed loop ``law`` + ``model`` from states ``x0`` (B, n_states).
+    """The env's objective for the closed loop ``law`` + ``model`` from states ``x0`` (B, n_states).
 
     Every ``task.ticks_per_action`` ticks the law picks an action from the current state; the
-    metamodel advances with ``substeps`` RK4 steps per decision and the cost is the mean of
-    ``task.tick_cost`` at the end of each RK4 step (every ``ticks_per_action / substeps`` ticks),
-    as the env averages c_t over ticks. ``noise`` (B, n_decisions, n_states), optional: the
-    state is multiplied by ``exp(noise)`` after each decision interval (process noise).
+    metamodel advances with ``substeps`` RK4 steps per decision, and after each RK4 step the
+    task accumulates its objective (:meth:`PredatorPreyTask.accumulate`: the mean per-tick cost,
+    sampled every ``ticks_per_action / substeps`` ticks; :meth:`MetabolicTask.accumulate`: product
+    formed and substrate fed, whose ratio is the yield). ``noise`` (B, n_decisions, n_states),
+    optional: the state is multiplied by ``exp(noise)`` after each decision interval (process noise).
     """
     h = task.ticks_per_action / substeps
     x = x0
     coeffs = model.coefficients()  # once per rollout: the parameters do not change within it
-    total = torch.zeros((), dtype=x0.dtype)
+    acc = task.new_accumulator(x0)
     for k in range(n_decisions):
         action = law(task.features(x))
         u = task.controls(action, x, integer_removals)
         for s in range(substeps):
             if integer_removals and s:
                 u = task.controls(action, x, True)  # whole animals of the current populations
-            x = model.step(x, u, h, 1, coeffs)
-            total = total + task.tick_cost(x, u).mean()
+            x_new = model.step(x, u, h, 1, coeffs)
+            acc = task.accumulate(acc, model, coeffs, x, x_new, u, h)
+            x = x_new
         if noise is not None:
             x = x * torch.exp(noise[:, k])
-    return total / (n_decisions * substeps)
+    return task.objective(acc, n_decisions * substeps * h)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -308,7 +407,7 @@ class NNController:
         self._torch_gen = gen
         self._rng = np.random.default_rng(seed)
         self.law = ControlLaw(task.n_features, task.action_dim, self.kwargs["hidden"], generator=gen)
-        self.metamodel: ODEMetamodel = make_metamodel(task.metamodel)
+        self.metamodel: ODEMetamodel = task.make_metamodel()
         self.noise_std = np.zeros(task.n_states)
         self.fit_results: list[dict[str, Any]] = []
         self.train_history: list[dict[str, float]] = []

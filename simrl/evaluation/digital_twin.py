@@ -1,7 +1,6 @@
 """Evaluation of a controller on a digital-twin agent-based model against its classical baselines.
 
-The evaluator of ``simrl/PredatorPrey-v0`` (and, once its environment exists,
-``simrl/MetabolicPathway-v0``), named in ``configs/env/<name>.yaml`` as
+The evaluator of ``simrl/PredatorPrey-v0`` and ``simrl/MetabolicPathway-v0``, named in ``configs/env/<name>.yaml`` as
 ``evaluator: simrl.evaluation.digital_twin:evaluate`` and called by
 :func:`simrl.agents.training.evaluate_trained_model` after training (and by
 ``scripts/evaluate.py``). On the agent-based model (ABM) itself, every method plays one episode
@@ -9,7 +8,9 @@ from each held-out seed (``evaluation.first_seed ..``, ``evaluation.n_seeds`` of
 of one method in ONE batched vector env with ``AutoresetMode.DISABLED``:
 
 * the trained policy (``model.predict(obs, deterministic=True)``), when a model is given;
-* ``no control`` -- the zero action (no removal);
+* ``no control`` -- no intervention: for the predator-prey model the zero action (no removal);
+  for the pathway the feed of the stored steady states (1.0, the published operating point;
+  a zero feed would be starvation, not the uncontrolled system);
 * ``best constant`` -- the constant action with the lowest mean objective in a grid search
   on the ABM (the companion paper's brute force, Fonseca et al. PLOS Comput Biol 2024,
   ``Con_optim_stepX.nlogo``): every grid action plays one episode from each of
@@ -65,13 +66,21 @@ class Family:
     state_keys: tuple[str, ...]  # info keys of the populations recorded every step
     action_labels: tuple[str, ...]  # what each action component controls
     default_grid: tuple[tuple[float, ...], ...]  # constant-action grid per action component
-    no_control: tuple[float, ...]  # the action that means "no intervention"
+    no_control: Callable[[Any], tuple[str, tuple[float, ...]]]  # settings -> (label, action) of "no intervention"
     target: Callable[[Any], dict[str, float] | None]  # settings -> target populations by key
     state_labels: tuple[str, ...] = ()
+    extra_keys: tuple[str, ...] = ()  # final-info keys copied into the episode records
 
 
 def _predator_prey_target(settings: Any) -> dict[str, float]:
     return dict(zip(("grass", "sheep", "wolves"), map(float, settings.target)))
+
+
+def _metabolic_no_control(settings: Any) -> tuple[str, tuple[float, ...]]:
+    # The pathway without a controller keeps the feed it had: the stored steady states' feed
+    # (the published operating point, 1.0). A zero feed is not "no intervention" but starvation.
+    feed = float(settings.snapshot_set.params.feed)
+    return f"{NO_CONTROL} (feed {feed:g})", (min(feed / settings.feed_max, 1.0),)
 
 
 #: Evaluator specifications by environment id.
@@ -84,8 +93,17 @@ FAMILIES: dict[str, Family] = {
         # 0-3 % sheep and 0-1.5 % wolves per tick, around the companion paper's 0.29-0.59 % sweep
         # and beyond (3 % sheep or 1.5 % wolves already drive the wolves extinct).
         default_grid=((0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.6), (0.0, 0.05, 0.1, 0.15, 0.2, 0.3)),
-        no_control=(0.0, 0.0),
+        no_control=lambda settings: (NO_CONTROL, (0.0, 0.0)),
         target=_predator_prey_target,
+    ),
+    "simrl/MetabolicPathway-v0": Family(
+        state_keys=("S", "P", "Q", "R", "T"),
+        action_labels=("substrate feed (action)",),
+        # Fractions of feed_max (default 4 molecules per step): feeds 0.2 ... 4.
+        default_grid=((0.05, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 1.0),),
+        no_control=_metabolic_no_control,
+        target=lambda settings: None,
+        extra_keys=("yield", "fed", "product"),
     ),
 }
 
@@ -162,7 +180,7 @@ def rollout(env_id: str, env_kwargs: Mapping[str, Any], seeds: Sequence[int],
                    np.asarray(actions), effort_sum / np.maximum(lengths, 1), last_frames)
 
 
-def episode_records(name: str, r: Rollout, state_keys: Sequence[str]) -> list[EpisodeRecord]:
+def episode_records(name: str, r: Rollout, state_keys: Sequence[str], extra_keys: Sequence[str] = ()) -> list[EpisodeRecord]:
     """One :class:`EpisodeRecord` per row of a rollout (final info as documented in the module)."""
     records = []
     for i, seed in enumerate(r.seeds):
@@ -174,6 +192,8 @@ def episode_records(name: str, r: Rollout, state_keys: Sequence[str]) -> list[Ep
             info[f"mean_{key}"] = float(traj[:, j].mean())
         info["effort"] = float(r.effort[i])
         info["extinct"] = float(bool(r.final_info[i].get("extinct", 0.0)))
+        for key in extra_keys:
+            info[key] = float(r.final_info[i].get(key, math.nan))
         records.append(EpisodeRecord(name, seed, float(r.returns[i]), length, bool(r.terminated[i]),
                                      bool(r.truncated[i]), info))  # fmt: skip
     return records
@@ -211,9 +231,9 @@ def best_constant(cfg: Mapping[str, Any], run_dir: Path, fam: Family) -> dict[st
     """The grid search of ``cfg``'s env, from ``<run_dir>/constant_grid.json`` when it matches, else run and cached."""
     env_cfg = cfg["env"]
     grid = [list(map(float, g)) for g in (env_cfg.get("baseline_grid") or fam.default_grid)]
-    if len(grid) != len(fam.no_control) or any(len(g) == 0 for g in grid):
+    if len(grid) != len(fam.action_labels) or any(len(g) == 0 for g in grid):
         raise ValueError(f"baseline_grid must hold one non-empty list of action values per action component "
-                         f"({len(fam.no_control)}: {list(fam.action_labels)}), got {grid}")
+                         f"({len(fam.action_labels)}: {list(fam.action_labels)}), got {grid}")
     n_seeds = int(env_cfg.get("baseline_grid_seeds", 4))
     if n_seeds < 1:
         raise ValueError(f"baseline_grid_seeds must be >= 1, got {n_seeds}")
@@ -256,15 +276,18 @@ def evaluate(model: Any | None, cfg: Mapping[str, Any], run_dir: str | Path, nam
     seeds = list(range(int(ev["first_seed"]), int(ev["first_seed"]) + int(ev["n_seeds"])))
     if not seeds:
         raise ValueError("evaluation.n_seeds must be >= 1")
+    settings = env_settings(env_id, eval_kwargs)
     grid = best_constant(cfg, run_dir, fam)
     best = np.asarray(grid["best_action"], dtype=np.float32)
     label = f"{BEST_CONSTANT} ({', '.join(f'{v:g}' for v in best)})"
+    free_label, free_action = fam.no_control(settings)
+    free = np.asarray(free_action, dtype=np.float32)
     policies: list[tuple[str, Callable[[np.ndarray], np.ndarray]]] = []
     if model is not None:
-        if name in (NO_CONTROL, label):
+        if name in (free_label, label):
             raise ValueError(f"the trained policy's name {name!r} is also a baseline's name")
         policies.append((name, lambda obs: np.asarray(model.predict(obs, deterministic=True)[0])))
-    policies.append((NO_CONTROL, lambda obs: np.tile(np.asarray(fam.no_control, np.float32), (len(obs), 1))))
+    policies.append((free_label, lambda obs: np.tile(free, (len(obs), 1))))
     policies.append((label, lambda obs: np.tile(best, (len(obs), 1))))
 
     records: list[EpisodeRecord] = []
@@ -273,14 +296,13 @@ def evaluate(model: Any | None, cfg: Mapping[str, Any], run_dir: str | Path, nam
         start = time.perf_counter()
         r = rollout(env_id, eval_kwargs, seeds, fn, fam.state_keys, frames=True)
         rollouts[policy_name] = r
-        records += episode_records(policy_name, r, fam.state_keys)
+        records += episode_records(policy_name, r, fam.state_keys, fam.extra_keys)
         log.info("evaluated %-24s on %d seeds in %.1f s", policy_name, len(seeds), time.perf_counter() - start)
 
-    settings = env_settings(env_id, eval_kwargs)
     target = fam.target(settings)
     summary = summarise(records, [p for p, _ in policies])
     table = format_table(summary)
-    baselines = [NO_CONTROL, label]
+    baselines = [free_label, label]
     payload = {
         "env": env_id, "policy": name if model is not None else None, "baselines": baselines,
         "seeds": seeds, "target": target, "methods": summary,

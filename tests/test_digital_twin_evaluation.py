@@ -1,0 +1,162 @@
+"""The digital-twin evaluator (simrl.evaluation.digital_twin) on a 63 x 63 sheep-wolves-grass world:
+files written, baselines, grid-search cache on training seeds, and the end-to-end training script."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from simrl.evaluation import read_episodes
+from simrl.evaluation import digital_twin as dt
+from simrl.physics.ecology import PredatorPreyParams
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = PredatorPreyParams(width=63, height=63, initial_sheep=152, initial_wolves=76)
+
+
+@pytest.fixture(scope="module")
+def snaps(tmp_path_factory):
+    from simrl.envs.predator_prey import generate_snapshot_set
+
+    path = tmp_path_factory.mktemp("pp_eval") / "small.npz"
+    generate_snapshot_set(path, SMALL, count=8, ticks=300, seed=5)
+    return str(path)
+
+
+def config(snaps, n_seeds=3):
+    return {
+        "seed": 0,
+        "env": {
+            "name": "predator_prey", "id": "simrl/PredatorPrey-v0",
+            "kwargs": {"snapshots": snaps, "episode_ticks": 60, "snapshot_split": "train"},
+            "evaluation_kwargs": {"snapshot_split": "eval"},
+            "baseline_grid": [[0.0, 0.2], [0.0, 0.1]], "baseline_grid_seeds": 2,
+        },
+        "agent": {"name": "steady"},
+        "evaluation": {"n_seeds": n_seeds, "first_seed": 1000},
+    }  # fmt: skip
+
+
+class Steady:
+    """A stand-in trained model: a fixed feedback on the wolves' level."""
+
+    def predict(self, obs, deterministic=True):
+        wolves = np.asarray(obs)[:, 2:3]
+        return np.concatenate([np.full_like(wolves, 0.1), np.clip(wolves - 0.5, 0, 1)], 1).astype(np.float32), None
+
+
+def test_evaluator_writes_every_file_and_scores_each_method_on_the_held_out_seeds(snaps, tmp_path):
+    cfg = config(snaps)
+    result = dt.evaluate(Steady(), cfg, tmp_path, "steady", tmp_path / "evaluation")
+    out = tmp_path / "evaluation"
+    for name in ("episodes.parquet", "summary.json", "summary.csv", "trajectories.png", "trajectories.npz"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 100, name
+    assert (tmp_path / "constant_grid.json").is_file()
+    episodes = read_episodes(out)
+    methods = list(dict.fromkeys(episodes["policy"]))
+    assert methods[0] == "steady" and methods[1] == dt.NO_CONTROL and methods[2].startswith(dt.BEST_CONSTANT)
+    assert len(episodes) == 3 * 3 and set(episodes["seed"]) == {1000, 1001, 1002}
+    assert {"objective", "final_sheep", "mean_wolves", "effort", "extinct"} <= set(episodes.columns)
+    summary = json.loads((out / "summary.json").read_text())
+    rows = {m["policy"]: m for m in summary["methods"]}
+    for m in rows.values():
+        assert m["objective_low"] <= m["objective_mean"] <= m["objective_high"]
+    assert result["objective"] == pytest.approx(rows["steady"]["objective_mean"])
+    assert "objective" in result["table"] and result["out_dir"] == str(out)
+    assert rows[dt.NO_CONTROL]["effort_mean"] == 0.0
+    assert summary["grid_search"]["seeds"] == [0, 1]  # training seeds, not held-out ones
+    assert len(summary["grid_search"]["points"]) == 4
+    # the objective in the table is the env's own episode objective
+    traj = dt.load_trajectories(out / "trajectories.npz")
+    assert list(traj["methods"]) == methods and traj["state_keys"] == ["grass", "sheep", "wolves"]
+    assert traj["methods"]["steady"]["frame"].shape == (63, 63, 3)
+    np.testing.assert_allclose(traj["methods"]["steady"]["objective"], episodes.loc[episodes["policy"] == "steady", "objective"])
+    assert traj["ticks"][0] == 10 and np.isfinite(traj["target"]).all()
+
+
+def test_baselines_only_and_the_grid_search_is_cached(snaps, tmp_path, monkeypatch):
+    cfg = config(snaps, n_seeds=2)
+    first = dt.evaluate(None, cfg, tmp_path, "x", tmp_path / "a")
+    assert np.isnan(first["objective"])
+    monkeypatch.setattr(dt, "grid_search", lambda *a, **k: pytest.fail("the cached grid search was recomputed"))
+    second = dt.evaluate(None, cfg, tmp_path, "x", tmp_path / "b")
+    assert second["grid"]["best_action"] == first["grid"]["best_action"]
+    # a different grid is a different search
+    cfg["env"]["baseline_grid"] = [[0.0], [0.0, 0.1]]
+    with pytest.raises(pytest.fail.Exception):
+        dt.evaluate(None, cfg, tmp_path, "x", tmp_path / "c")
+
+
+def test_evaluator_bad_input_names_what_is_accepted(snaps, tmp_path):
+    cfg = config(snaps)
+    cfg["env"]["baseline_grid"] = [[0.0, 0.1]]
+    with pytest.raises(ValueError, match="one non-empty list"):
+        dt.evaluate(None, cfg, tmp_path, "x", tmp_path / "e")
+    with pytest.raises(ValueError, match="accepted"):
+        dt.family("simrl/ThreeBody-v0")
+    cfg = config(snaps)
+    with pytest.raises(ValueError, match="baseline's name"):
+        dt.evaluate(Steady(), cfg, tmp_path, dt.NO_CONTROL, tmp_path / "e")
+
+
+@pytest.fixture(scope="module")
+def trained_run(snaps, tmp_path_factory):
+    """One tiny ``scripts/train_agent.py env=predator_prey agent=nn_controller`` run (shared by two tests)."""
+    run_dir = tmp_path_factory.mktemp("runs") / "outputs" / "predator_prey" / "nn_controller" / "tiny"
+    run_dir.mkdir(parents=True)
+    args = [
+        "env=predator_prey", "agent=nn_controller", "total_timesteps=120", "n_envs=4", "progress_bar=false",
+        "evaluation.n_seeds=3", f"+env.kwargs.snapshots={snaps}", "env.kwargs.episode_ticks=60",
+        "env.baseline_grid=[[0,0.2],[0,0.1]]", "env.baseline_grid_seeds=2", "agent.kwargs.train_iterations=8",
+        "agent.kwargs.fit_iterations=20", "agent.kwargs.batch_size=8", "agent.kwargs.horizon_decisions=4",
+        "agent.kwargs.fit_horizon=3", "device=cpu",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_agent.py"), f"hydra.run.dir={run_dir}", *args],
+                            capture_output=True, text=True, timeout=600, env=env, cwd=run_dir)  # fmt: skip
+    return run_dir, result
+
+
+def test_train_agent_script_end_to_end_with_the_nn_controller(trained_run):
+    run_dir, result = trained_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (run_dir / "final_model.zip").is_file()
+    run_info = json.loads((run_dir / "run_info.json").read_text())
+    assert run_info["status"] == "complete" and run_info["agent"] == "nn_controller"
+    episodes = read_episodes(run_dir)
+    assert list(dict.fromkeys(episodes["policy"]))[:2] == ["nn_controller", dt.NO_CONTROL]
+    assert "objective" in result.stdout and "best constant" in result.stdout
+    assert (run_dir / "evaluation" / "trajectories.png").is_file()
+
+
+def _page_script(root: str) -> None:
+    from simrl.dashboard import runs as runs_mod
+    from simrl.dashboard.components import PageContext
+    from simrl.dashboard.digital_twin_page import predator_prey_page
+
+    runs = runs_mod.load_runs([root])
+    predator_prey_page(PageContext(roots=[root], all_runs=runs, runs=runs))
+
+
+def test_dashboard_page_shows_trajectories_objectives_and_snapshots(trained_run):
+    from streamlit.testing.v1 import AppTest
+
+    run_dir, result = trained_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    root = str(run_dir.parents[2])
+    at = AppTest.from_function(_page_script, args=(root,), default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert at.header[0].value.startswith("PredatorPrey")
+    assert at.get("plotly_chart"), "no trajectory chart"
+    table = at.dataframe[0].value
+    assert table["policy"].tolist()[:2] == ["nn_controller", dt.NO_CONTROL]
+    captions = [c for image in at.get("image") for c in image.captions]
+    assert captions[:2] == ["nn_controller", dt.NO_CONTROL] and len(captions) == 3
