@@ -16,6 +16,11 @@ MODULES = [
     "simrl.physics.ecology.predator_prey",
     "simrl.envs.predator_prey",
     "simrl.envs.metabolic",
+    "simrl.envs.turbulence",
+    "simrl.envs.turbulence_v0",
+    "simrl.agents.turbulence_vec_env",
+    "simrl.physics.ecology.metabolic",
+    "simrl.physics.ecology.mesa_models",
 ]
 
 
