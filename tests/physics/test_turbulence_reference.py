@@ -1,0 +1,271 @@
+"""Reference DNS data: the shipped artefacts (resolution, stationarity, normalisation, snapshots) and the
+generator (end to end on a tiny case, resume after an interruption, atomic files, clear errors)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from simrl.physics.turbulence import diagnostics
+from simrl.physics.turbulence.closures import dynamic_coefficient
+from simrl.physics.turbulence.grid import SpectralGrid
+from simrl.physics.turbulence.reference import (
+    DATA_DIR,
+    REFERENCE_CASES,
+    ReferenceDataError,
+    load_reference,
+    manifest_path,
+    reference_path,
+)
+from simrl.physics.turbulence.reference_generator import generate_reference
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = ("fhit_cpu", "beta_cpu")
+
+TINY = dataclasses.replace(
+    REFERENCE_CASES["fhit_cpu"],
+    n=32,
+    dt=0.01,
+    les_resolutions=(16,),
+    spinup_time=0.2,
+    averaging_time=0.4,
+    sample_interval=0.05,
+    n_snapshots=2,
+)
+
+
+# ----------------------------------------------------------------------------------------- shipped data
+
+
+@pytest.fixture(scope="module", params=SHIPPED)
+def shipped(request):
+    return load_reference(request.param)
+
+
+def test_shipped_files_load_with_checksums_and_shapes(shipped):
+    case = REFERENCE_CASES[shipped.case]
+    man = json.loads(manifest_path(shipped.case).read_text())
+    assert reference_path(shipped.case).parent == DATA_DIR
+    assert man["sha256"] and man["bytes"] == reference_path(shipped.case).stat().st_size
+    assert shipped.les_resolutions == (16, 32, 64, 128)
+    n = case.n
+    assert shipped.enstrophy_spectrum.shape == (SpectralGrid(n).n_shells,)
+    assert shipped.paper_spectrum["xy"].shape == (n // 2,)
+    assert shipped.log_enstrophy_mean.shape == shipped.log_enstrophy_var.shape == (SpectralGrid(n).k_cut,)
+    for n_les, les in shipped.les.items():
+        m = 10 if n_les >= 128 else 20
+        assert les.snapshots.shape == (m, n_les, n_les // 2 + 1)
+        assert les.snapshots.dtype == np.complex128 and np.isfinite(les.snapshots).all()
+        assert les.dns_enstrophy_spectrum.shape == (SpectralGrid(n_les).k_cut + 1,)
+        assert les.paper_spectrum["x"].shape == les.dns_paper_spectrum["x"].shape == (n_les // 2,)
+    assert shipped.parameters["n"] == n and shipped.parameters["nu"] == case.nu
+    total_mb = sum(reference_path(c).stat().st_size for c in SHIPPED) / 1e6
+    assert total_mb < 8.0
+
+
+def test_spectra_normalisation(shipped):
+    # sum_k Z(k) = <omega^2>/2 (time mean over the samples) and sigma_omega^2 = <omega^2>
+    n_spin = len(shipped.series["enstrophy"]) - shipped.n_samples
+    z_mean = shipped.series["enstrophy"][n_spin:].mean()
+    e_mean = shipped.series["energy"][n_spin:].mean()
+    np.testing.assert_allclose(shipped.enstrophy_spectrum.sum(), z_mean, rtol=1e-10)
+    np.testing.assert_allclose(shipped.energy_spectrum.sum(), e_mean, rtol=1e-10)
+    np.testing.assert_allclose(shipped.sigma_omega**2, 2 * z_mean, rtol=1e-10)
+    # the paper's one-sided directional spectra fold +-m: sum_m w(m) spec(m) = Z
+    w = np.where(np.arange(shipped.paper_spectrum["x"].size) == 0, 1.0, 2.0)
+    for d in ("x", "y", "xy"):
+        np.testing.assert_allclose((w * shipped.paper_spectrum[d]).sum(), z_mean, rtol=1e-10)
+    # filtered DNS = DNS on the shells inside the LES's kept square; the PDF integrates to 1 - outside
+    for n_les, les in shipped.les.items():
+        kc = SpectralGrid(n_les).k_cut
+        np.testing.assert_allclose(les.enstrophy_spectrum[:kc], shipped.enstrophy_spectrum[:kc], rtol=1e-10)
+        np.testing.assert_allclose(les.dns_enstrophy_spectrum, shipped.enstrophy_spectrum[: kc + 1])
+        np.testing.assert_allclose(les.sigma_omega**2, 2 * les.enstrophy_spectrum.sum(), rtol=1e-10)
+        width = np.diff(les.pdf.bin_edges)
+        assert 0.99 < np.sum(les.pdf.density * width) <= 1.0 + 1e-12
+    assert 0.999 < np.sum(shipped.pdf.density * np.diff(shipped.pdf.bin_edges)) <= 1.0 + 1e-12
+
+
+def test_dns_is_resolved_without_pile_up(shipped):
+    grid = SpectralGrid(REFERENCE_CASES[shipped.case].n)
+    kc = grid.k_cut  # 85 at N = 256
+    z = shipped.enstrophy_spectrum
+    # the last octave before the 2/3 cutoff falls by orders of magnitude ...
+    assert z[kc] / z[kc // 2] < 1e-2, z[kc] / z[kc // 2]
+    # ... and monotonically (no pile-up at the cutoff). Shells hold different numbers of lattice modes
+    # (e.g. 516 at k = 84, 552 at k = 85), which makes the shell sums jitter by ~10%, so monotonicity is
+    # checked on the mean per mode: each shell at most 5% above the lowest shell before it.
+    kept = (grid.mask & (grid.k2 > 0)) * grid.hermitian_weight
+    _, modes = diagnostics.shell_spectrum(grid, kept)
+    per_mode = (z / np.maximum(modes, 1))[kc // 2 : kc + 1]
+    running_min = np.minimum.accumulate(per_mode)
+    assert np.all(per_mode[1:] <= 1.05 * running_min[:-1])
+    assert per_mode[-1] / per_mode[0] < 1e-2
+
+
+def test_dns_is_stationary(shipped):
+    st = shipped.stationarity
+    assert st["stationary"], st
+    assert st["energy_relative_change"] < 0.15 and st["enstrophy_relative_change"] < 0.15
+    # the time-mean spectra of the two halves of the window agree within 0.15 decades on every resolved shell
+    # k >= 2; the domain-scale shell k = 1 varies on longer times in the beta case (its zonal jets), so it
+    # only has to agree within 0.5 decades
+    with np.load(reference_path(shipped.case)) as z:
+        h0, h1 = z["enstrophy_spectrum_half0"], z["enstrophy_spectrum_half1"]
+    kc = SpectralGrid(REFERENCE_CASES[shipped.case].n).k_cut
+    change = np.abs(np.log10(h1[1 : kc + 1] / h0[1 : kc + 1]))
+    assert change[1:].max() < 0.15 and change[0] < 0.5, change
+    np.testing.assert_allclose(change.max(), st["spectrum_max_log10_change"])
+
+
+def test_snapshots_resemble_filtered_dns_and_are_spaced(shipped):
+    man = shipped.manifest
+    assert man["snapshot_interval_eddy_turnovers"] >= 1.0  # sigma_omega * spacing (turnover time 1 / sigma)
+    for n_les, les in shipped.les.items():
+        grid = SpectralGrid(n_les)
+        times = les.snapshot_times
+        assert np.all(np.diff(times) >= 1.0 - 1e-9)
+        # the snapshots hold only the LES's kept modes (what an LES initial condition can represent)
+        assert np.all(les.snapshots[:, ~(grid.mask & (grid.k2 > 0))] == 0)
+        _, z = diagnostics.enstrophy_spectrum(grid, les.snapshots)
+        k = np.arange(1, grid.k_cut + 1)
+        log_err = np.abs(np.log10(z.mean(axis=0)[k] / les.enstrophy_spectrum[k]))
+        assert np.median(log_err) < 0.1 and log_err.max() < 0.5, (n_les, log_err)
+        # each snapshot's log spectrum lies within a few standard deviations of the time mean
+        dev = (np.log(z[:, k]) - les.log_enstrophy_mean) / np.sqrt(les.log_enstrophy_var)
+        assert np.mean(np.abs(dev) < 3.5) > 0.97
+
+
+def test_dynamic_smagorinsky_on_filtered_dns_snapshots():
+    les = load_reference("fhit_cpu", n_les=64).at(64)
+    c = dynamic_coefficient(SpectralGrid(64), les.snapshots[:4], "smagorinsky")
+    assert np.all(c > 0) and np.all((np.sqrt(c) > 0.05) & (np.sqrt(c) < 0.6)), np.sqrt(c)
+
+
+def test_beta_case_is_anisotropic():
+    fhit, beta = load_reference("fhit_cpu"), load_reference("beta_cpu")
+    # zonal jets: enstrophy at k_x = 0 (spec_y(0)) dominates the beta case, not the isotropic one
+    ratio = lambda d: d.paper_spectrum["y"][0] / d.paper_spectrum["x"][0]  # noqa: E731
+    assert ratio(beta) > 3 * ratio(fhit)
+
+
+def test_load_reference_selects_resolution_and_rejects_unknowns():
+    d = load_reference("fhit_cpu", n_les=32)
+    assert list(d.les) == [32] and d.les_resolutions == (32,)
+    with pytest.raises(ValueError, match=r"accepted: \['beta_cpu', 'beta_paper', 'fhit_cpu'"):
+        load_reference("fhit")
+    with pytest.raises(ValueError, match=r"available: \[16, 32, 64, 128\]"):
+        load_reference("fhit_cpu", n_les=48)
+    with pytest.raises(ValueError, match="available"):
+        load_reference("fhit_cpu").at(256)
+
+
+# ----------------------------------------------------------------------------------------- errors
+
+
+def _copy_case(tmp_path: Path, case: str = "fhit_cpu") -> Path:
+    for p in (reference_path(case), manifest_path(case)):
+        shutil.copy(p, tmp_path / p.name)
+    return tmp_path
+
+
+def test_missing_or_corrupt_file_names_the_regenerate_command(tmp_path):
+    cmd = "python scripts/generate_turbulence_reference.py --case fhit_cpu --output-dir"
+    with pytest.raises(ReferenceDataError, match=f"missing.*{cmd}"):
+        load_reference("fhit_cpu", directory=tmp_path)
+    d = _copy_case(tmp_path)
+    assert load_reference("fhit_cpu", directory=d).case == "fhit_cpu"
+    raw = bytearray((d / "fhit_cpu.npz").read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    (d / "fhit_cpu.npz").write_bytes(bytes(raw))
+    with pytest.raises(ReferenceDataError, match=f"corrupt: SHA-256.*{cmd}"):
+        load_reference("fhit_cpu", directory=d)  # the cache notices the changed file
+    # a manifest whose shapes disagree with the file
+    d2 = tmp_path / "shapes"
+    d2.mkdir()
+    _copy_case(d2)
+    man = json.loads((d2 / "fhit_cpu.json").read_text())
+    man["shapes"]["enstrophy_spectrum"] = [3]
+    (d2 / "fhit_cpu.json").write_text(json.dumps(man))
+    with pytest.raises(ReferenceDataError, match="shape.*regenerate it with: python scripts/generate_turbulence"):
+        load_reference("fhit_cpu", directory=d2)
+    (d2 / "fhit_cpu.json").write_text("{not json")
+    with pytest.raises(ReferenceDataError, match="unreadable manifest"):
+        load_reference("fhit_cpu", directory=d2)
+
+
+def test_shipped_error_message_uses_the_plain_command(tmp_path, monkeypatch):
+    import simrl.physics.turbulence.reference as ref
+
+    monkeypatch.setattr(ref, "DATA_DIR", tmp_path)
+    ref._load_cached.cache_clear()
+    try:
+        with pytest.raises(ReferenceDataError, match=r"with: python scripts/generate_turbulence_reference.py --case beta_cpu$"):
+            ref.load_reference("beta_cpu")
+    finally:
+        ref._load_cached.cache_clear()
+
+
+# ----------------------------------------------------------------------------------------- generator
+
+
+def _arrays(path: Path) -> dict:
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
+def test_generator_end_to_end_and_resume_matches_uninterrupted(tmp_path):
+    full = tmp_path / "full"
+    man = generate_reference(TINY, full, progress=False, log=lambda s: None)
+    assert man is not None and not list(full.glob(".*"))  # checkpoint and temporaries removed
+    data = load_reference("fhit_cpu", directory=full)
+    assert data.n_samples == 8 and data.les[16].snapshots.shape == (2, 16, 9)
+    np.testing.assert_allclose(data.les[16].snapshot_times, [0.4, 0.6])
+
+    part = tmp_path / "part"
+    assert generate_reference(TINY, part, progress=False, max_chunks=3, log=lambda s: None) is None  # in spin-up
+    assert (part / ".fhit_cpu.checkpoint.npz").is_file() and not (part / "fhit_cpu.npz").exists()
+    assert generate_reference(TINY, part, progress=False, max_chunks=4, log=lambda s: None) is None  # averaging
+    assert generate_reference(TINY, part, progress=False, log=lambda s: None) is not None
+    a, b = _arrays(full / "fhit_cpu.npz"), _arrays(part / "fhit_cpu.npz")
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+    # a checkpoint of another configuration is ignored, not mixed in
+    other = dataclasses.replace(TINY, seed=5)
+    generate_reference(other, part, progress=False, max_chunks=2, log=lambda s: None)
+    msgs = []
+    generate_reference(TINY, part, progress=False, log=msgs.append)
+    assert any("another configuration" in m for m in msgs)
+    np.testing.assert_array_equal(_arrays(part / "fhit_cpu.npz")["enstrophy_spectrum"], a["enstrophy_spectrum"])
+
+
+def test_generator_script_runs(tmp_path):
+    cmd = [
+        sys.executable, str(ROOT / "scripts" / "generate_turbulence_reference.py"), "--case", "beta_cpu",
+        "--output-dir", str(tmp_path), "--n", "32", "--dt", "0.01", "--les-resolutions", "16",
+        "--spinup-time", "0.1", "--averaging-time", "0.2", "--sample-interval", "0.05", "--n-snapshots", "2",
+        "--no-progress",
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert "stationarity" in out.stdout
+    man = json.loads((tmp_path / "beta_cpu.json").read_text())
+    assert man["dns"]["beta"] == 20.0 and man["dns"]["n"] == 32
+    assert man["command"].startswith("python scripts/generate_turbulence_reference.py --case beta_cpu --output-dir")
+    assert load_reference("beta_cpu", directory=tmp_path).les[16].snapshots.shape == (2, 16, 9)
+
+
+def test_generator_rejects_inconsistent_plans(tmp_path):
+    with pytest.raises(ValueError, match="sample_interval / dt must be a positive integer"):
+        generate_reference(dataclasses.replace(TINY, dt=0.03), tmp_path, progress=False)
+    with pytest.raises(ValueError, match="LES resolutions must be even and <= the DNS N = 32"):
+        generate_reference(dataclasses.replace(TINY, les_resolutions=(64,)), tmp_path, progress=False)
