@@ -73,11 +73,12 @@ def test_resumed_training_is_bit_identical_to_an_uninterrupted_one(tmp_path, nam
     model.learn(TOTAL, callback=CheckpointCallback(tmp_path, every=EVERY, prefix=name, keep=10))
     reference = _params(model).clone()
     sidecars = find_sidecars(tmp_path)
-    assert [read_checkpoint(s).step for s in sidecars] == [256, 128]
+    assert [read_checkpoint(s).step for s in sidecars] == [384, 256, 128]  # 384: the end of learn()
     assert all(read_checkpoint(s).env_state == "exact" for s in sidecars)
     if name != "ppo":
         assert "replay_buffer" in read_checkpoint(sidecars[0]).files
-    sidecars[0].unlink()  # as if killed while writing the step-256 checkpoint: resume from 128
+    for sidecar in sidecars[:2]:  # as if killed while writing the step-256 checkpoint: resume from 128
+        sidecar.unlink()
     np.random.seed(12345)  # scramble every global stream: the checkpoint must restore them
     torch.manual_seed(678)
     resumed = resume_latest(tmp_path, cls, _cartpole, seed=0, device="cpu")
@@ -103,7 +104,7 @@ def test_corrupt_or_truncated_latest_checkpoint_falls_back_to_the_previous_one(t
     with pytest.raises(CheckpointError, match="SHA-256"):
         read_checkpoint(newest)
     resumed = resume_latest(tmp_path, PPO, _cartpole, seed=0, device="cpu")
-    assert resumed.checkpoint.step == read_checkpoint(previous).step == 128
+    assert resumed.checkpoint.step == read_checkpoint(previous).step == 256
     assert any("SHA-256" in p and "trying the previous checkpoint" in p for p in resumed.problems)
     assert "SHA-256" in caplog.text
 
@@ -120,14 +121,14 @@ def test_unreadable_sidecar_is_reported(tmp_path):
     newest.write_text('{"format": "simrl-checkpoint", "step": 2')
     with pytest.raises(CheckpointError, match="unreadable"):
         read_checkpoint(newest)
-    assert resume_latest(tmp_path, PPO, _cartpole, seed=0, device="cpu").checkpoint.step == 128
+    assert resume_latest(tmp_path, PPO, _cartpole, seed=0, device="cpu").checkpoint.step == 256
 
 
 def test_only_the_newest_checkpoints_stay_resumable_and_every_model_zip_is_kept(tmp_path):
     _, model = _build("dqn")
     model.learn(640, callback=CheckpointCallback(tmp_path, every=EVERY, prefix="dqn", keep=2))
-    assert [read_checkpoint(s).step for s in find_sidecars(tmp_path)] == [512, 384]
-    assert sorted(p.name for p in tmp_path.glob("dqn_*_steps.zip")) == [f"dqn_{s}_steps.zip" for s in (128, 256, 384, 512)]
+    assert [read_checkpoint(s).step for s in find_sidecars(tmp_path)] == [640, 512]
+    assert sorted(p.name for p in tmp_path.glob("dqn_*_steps.zip")) == sorted(f"dqn_{s}_steps.zip" for s in (128, 256, 384, 512, 640))
     assert len(list(tmp_path.glob("*.replay_buffer.pkl"))) == len(list(tmp_path.glob("*.state.pkl"))) == 2
     assert not list(tmp_path.glob(".*"))  # no temporary files left behind
 
@@ -143,7 +144,7 @@ def test_no_checkpoint_means_none_and_bad_arguments_are_refused(tmp_path):
 
 def test_reset_seeds_lie_above_every_configured_seed_range():
     seeds = {reset_seed(s, step) for s in (0, 1) for step in (2048, 4096, 10**9)}
-    assert len(seeds) == 6 and min(seeds) >= 2**32
+    assert len(seeds) == 6 and min(seeds) >= 2**31 and max(seeds) < 2**32 - 2**16
 
 
 def test_resume_refuses_a_different_config(tmp_path):
@@ -155,3 +156,81 @@ def test_resume_refuses_a_different_config(tmp_path):
         check_run_config(tmp_path, {**cfg, "agent": {"kwargs": {"learning_rate": 1e-3}}})
     with pytest.raises(CheckpointError, match="no .*run_config.json"):
         check_run_config(tmp_path / "other", cfg)
+
+
+# ---------------------------------------------------------------------------------------------
+# A real training run, killed outright after its first checkpoint, then resumed with resume=true
+# ---------------------------------------------------------------------------------------------
+def _train_args(run_dir: Path, agent: str) -> list[str]:
+    per_agent = {
+        "ppo": ["agent.kwargs.n_steps=64", "agent.kwargs.batch_size=64", "agent.kwargs.n_epochs=1"],
+        "dqn": ["agent.kwargs.learning_starts=128", "agent.kwargs.batch_size=32", "agent.kwargs.buffer_size=4096",
+                "agent.kwargs.target_update_interval=256"],
+    }[agent]
+    return [
+        f"hydra.run.dir={run_dir}", f"agent={agent}", "total_timesteps=2048", "n_envs=2", "progress_bar=false",
+        "checkpoint_every=256", "eval_callback.every=512", "eval_callback.n_envs=2", "eval_callback.n_episodes=2",
+        "evaluation.n_seeds=2", "env.kwargs.episode_steps=10", "env.evaluation_kwargs.episode_steps=20", *per_agent,
+    ]  # fmt: skip
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
+
+
+@pytest.mark.slow
+def test_a_run_killed_after_its_first_checkpoint_resumes_exactly_to_the_full_step_count(tmp_path):
+    """SB3 DQN on ThreeBody (model, optimiser, replay buffer, exploration schedule, RNGs, environments),
+    SIGKILLed right after its first checkpoint, resumed with resume=true: same final step count, and
+    the same final network as a run that was never interrupted."""
+    from stable_baselines3 import DQN
+
+    run_dir, reference_dir = tmp_path / "run", tmp_path / "reference"
+    args = _train_args(run_dir, "dqn")
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), *args], cwd=tmp_path, env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while not find_sidecars(run_dir / "checkpoints"):
+            assert proc.poll() is None, f"the run ended before its first checkpoint: {proc.stderr.read()[-3000:]}"
+            assert time.monotonic() < deadline, "no checkpoint after 300 s"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (run_dir / "final_model.zip").exists(), "the run finished before it was killed: nothing was resumed"
+    assert json.loads((run_dir / "run_info.json").read_text())["status"] == "training"
+    first = read_checkpoint(find_sidecars(run_dir / "checkpoints")[-1])
+    assert first.env_state == "exact", first.meta["env_state_reason"]
+
+    result = subprocess.run([sys.executable, str(SCRIPT), *args, "resume=true"], cwd=tmp_path, env=_env(),
+                            capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    info = json.loads((run_dir / "run_info.json").read_text())
+    assert info["status"] == "complete" and info["num_timesteps"] == 2048 and info["resumes"] == 1
+    assert info["resumed_from"]["step"] >= first.step >= 256
+    assert (run_dir / "evaluation" / "episodes.parquet").is_file()
+    # the EvalCallback history continues (its evaluations before the checkpoint are kept)
+    evaluations = np.load(run_dir / "eval_callback" / "evaluations.npz")
+    assert list(evaluations["timesteps"]) == [512, 1024, 1536, 2048]
+
+    reference = subprocess.run([sys.executable, str(SCRIPT), *_train_args(reference_dir, "dqn")], cwd=tmp_path,
+                               env=_env(), capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    resumed_net = DQN.load(run_dir / "final_model.zip", device="cpu").policy.state_dict()
+    reference_net = DQN.load(reference_dir / "final_model.zip", device="cpu").policy.state_dict()
+    assert all(torch.equal(resumed_net[k], reference_net[k]) for k in reference_net)
+
+
+def test_resume_true_without_a_checkpoint_is_refused_and_auto_starts_afresh(tmp_path):
+    from simrl.agents.training import resume_point
+
+    with pytest.raises(CheckpointError, match="resume=true.*no checkpoint"):
+        resume_point(tmp_path, True)
+    assert resume_point(tmp_path, "auto") is None and resume_point(tmp_path, False) is None
+    with pytest.raises(ValueError, match="resume must be"):
+        resume_point(tmp_path, "sometimes")

@@ -549,7 +549,8 @@ def resume_latest(
 # The callback
 # ---------------------------------------------------------------------------------------------
 class CheckpointCallback(BaseCallback):
-    """Save a resumable checkpoint at the first rollout boundary at or after every ``every`` steps.
+    """Save a resumable checkpoint at the first rollout boundary (or the end of training) at or after
+    every multiple of ``every`` steps.
 
     Works with SB3 algorithms and with custom agents that call ``on_rollout_start`` at a
     consistent point (PaperDQN does, at the top of each environment step). ``state_callbacks``
@@ -582,12 +583,27 @@ class CheckpointCallback(BaseCallback):
         self.state_callbacks = list(state_callbacks)
         self.next_step = self.every
         self.last: Checkpoint | None = None
+        self._target: int | None = None
 
     def _init_callback(self) -> None:
         # A resumed run saves its next checkpoint at the next multiple of `every`, not at once.
         self.next_step = (int(self.model.num_timesteps) // self.every + 1) * self.every
 
     def _on_rollout_start(self) -> None:
+        self._maybe_save()
+
+    def _on_training_start(self) -> None:
+        # learn() passes its locals: the absolute step target of this call.
+        self._target = self.locals.get("total_timesteps")
+
+    def _on_training_end(self) -> None:
+        # A learn() that reached its target ends at a boundary too (after the last update), so a
+        # run shorter than one rollout past a multiple of `every` still gets its checkpoint. Not
+        # after an exception (a custom agent may call this from a `finally`): the state may be torn.
+        if self._target is not None and int(self.model.num_timesteps) >= int(self._target):
+            self._maybe_save()
+
+    def _maybe_save(self) -> None:
         step = int(self.model.num_timesteps)
         if step >= self.next_step:
             self.last = save_checkpoint(self.model, self.folder, self.prefix, self.state_callbacks, self.keep)
