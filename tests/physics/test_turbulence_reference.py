@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -262,6 +263,35 @@ def test_generator_script_runs(tmp_path):
     assert man["dns"]["beta"] == 20.0 and man["dns"]["n"] == 32
     assert man["command"].startswith("python scripts/generate_turbulence_reference.py --case beta_cpu --output-dir")
     assert load_reference("beta_cpu", directory=tmp_path).les[16].snapshots.shape == (2, 16, 9)
+
+
+def test_generator_survives_a_killed_run(tmp_path):
+    """SIGKILL the script at an arbitrary point (checkpoints after every chunk); the re-run gives the same data."""
+    args = [
+        "--case", "fhit_cpu", "--n", "32", "--dt", "0.01", "--les-resolutions", "16", "--spinup-time", "0.5",
+        "--averaging-time", "2.0", "--sample-interval", "0.05", "--n-snapshots", "2", "--no-progress",
+    ]
+    script = [sys.executable, str(ROOT / "scripts" / "generate_turbulence_reference.py")]
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(
+        script + args + ["--output-dir", str(killed), "--checkpoint-seconds", "0"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    ckpt = killed / ".fhit_cpu.checkpoint.npz"
+    deadline = time.monotonic() + 60
+    while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)  # a few more chunks (each one checkpointed with an fsync)
+    proc.kill()
+    proc.wait()
+    assert not (killed / "fhit_cpu.npz").exists(), "the run finished before it could be interrupted"
+    subprocess.run(script + args + ["--output-dir", str(killed)], cwd=ROOT, check=True, capture_output=True, timeout=120)
+    case = dataclasses.replace(TINY, spinup_time=0.5, averaging_time=2.0)
+    generate_reference(case, tmp_path / "full", progress=False, log=lambda s: None)
+    a, b = _arrays(tmp_path / "full" / "fhit_cpu.npz"), _arrays(killed / "fhit_cpu.npz")
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    assert not list(killed.glob(".*"))
 
 
 def test_generator_rejects_inconsistent_plans(tmp_path):

@@ -235,6 +235,10 @@ def generate_reference(
     out = reference_path(case.name, output_dir)
     ckpt = out.parent / f".{case.name}.checkpoint.npz"
     steps_per_chunk, n_spin, n_avg = _chunks(case)
+    # temporaries of a run killed while writing (the files they would have replaced are intact)
+    for name in (ckpt.name, out.name, out.with_suffix(".json").name):
+        for stale in out.parent.glob(f".{name}.*.tmp"):  # the pattern of _atomic_write_bytes
+            stale.unlink(missing_ok=True)
     total = n_spin + n_avg
     params = case.parameters()
     model = TurbulenceModel(params)
