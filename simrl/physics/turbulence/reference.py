@@ -249,6 +249,9 @@ class LESReference:
     snapshots: np.ndarray
     snapshot_times: np.ndarray
 
+    def __repr__(self) -> str:
+        return f"LESReference(n={self.n}, snapshots={self.snapshots.shape}, sigma_omega={self.sigma_omega:.4g})"
+
 
 @dataclass(frozen=True)
 class ReferenceData:
@@ -271,6 +274,18 @@ class ReferenceData:
     stationarity: dict = field(default_factory=dict)
     n_samples: int = 0
     manifest: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        p = self.parameters
+        return (
+            f"ReferenceData(case={self.case!r}, n={p.get('n')}, nu={p.get('nu')}, beta={p.get('beta')}, "
+            f"les_resolutions={self.les_resolutions}, n_samples={self.n_samples}, sigma_omega={self.sigma_omega:.4g})"
+        )
+
+    @property
+    def snapshots(self) -> dict[int, np.ndarray]:
+        """``{n_les: (M, n_les, n_les//2+1) complex128}``: the filtered-DNS initial conditions."""
+        return {n: les.snapshots for n, les in self.les.items()}
 
     def at(self, n_les: int) -> LESReference:
         """The :class:`LESReference` of resolution ``n_les`` or a ValueError naming the available ones."""
@@ -332,7 +347,12 @@ def load_reference(case: str = DEFAULT_CASE, n_les: int | None = None, directory
     ``n_les``: keep only that LES resolution in ``data.les`` (None: all). ``directory``: where the files
     are (default: the shipped ``simrl/data/turbulence``). The file's SHA-256 must match its manifest and
     every array must have the manifest's shape; otherwise :class:`ReferenceDataError` names the
-    regenerate command. Results are cached per ``(case, n_les, directory)``; arrays are read-only.
+    regenerate command. Results are cached per ``(case, n_les, directory)`` and file stamp; arrays are read-only.
+
+    >>> data = load_reference("fhit_cpu", n_les=64)
+    >>> les = data.at(64)
+    >>> les.snapshots.shape, les.log_k[-1], bool(abs(data.enstrophy_spectrum.sum() - data.sigma_omega**2 / 2) < 1e-9)
+    ((20, 64, 33), 21, True)
     """
     c = reference_case(case)
     if n_les is not None and (isinstance(n_les, bool) or not isinstance(n_les, Integral)):
