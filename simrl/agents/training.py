@@ -540,8 +540,8 @@ def _evaluation_columns(job: Path, cfg: Mapping[str, Any] | None) -> dict[str, A
     df = df[~df["is_baseline"]] if "is_baseline" in df else df
     out: dict[str, Any] = {"eval_episodes": int(len(df))}
     if len(df):
-        out["eval_mean_return"] = float(df["episode_return"].mean())
-        out["eval_iqm_return"] = float(iqm(df["episode_return"].to_numpy(dtype=float)))
+        out["eval_mean_return"] = float(df["return"].mean())
+        out["eval_iqm_return"] = float(iqm(df["return"].to_numpy(dtype=float)))
         env = (cfg or {}).get("env") or {}
         for key in (env.get("cost_key"), env.get("error_key")):
             if key and key in df:
