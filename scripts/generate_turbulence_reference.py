@@ -64,9 +64,13 @@ def main(argv: list[str] | None = None) -> int:
         "les_resolutions": None if args.les_resolutions is None else tuple(args.les_resolutions),
     }
     case = dataclasses.replace(case, **{k: v for k, v in overrides.items() if v is not None})
-    manifest = generate_reference(
-        case, args.output_dir, progress=not args.no_progress, checkpoint_seconds=args.checkpoint_seconds
-    )
+    try:
+        manifest = generate_reference(
+            case, args.output_dir, progress=not args.no_progress, checkpoint_seconds=args.checkpoint_seconds
+        )
+    except KeyboardInterrupt:
+        print("interrupted; run the same command again to resume from the last checkpoint", file=sys.stderr)
+        return 130
     if manifest is not None and not manifest["stationarity"]["stationary"]:
         print("warning: the averaging window is not stationary; use a longer --spinup-time", file=sys.stderr)
     return 0

@@ -240,6 +240,18 @@ def test_generator_end_to_end_and_resume_matches_uninterrupted(tmp_path):
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
+    # an interruption right after the checkpoint of the last spin-up chunk (before the accumulators exist)
+    edge = tmp_path / "edge"
+
+    def interrupt_at_end_of_spinup(msg):
+        if msg.startswith("spin-up done"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        generate_reference(TINY, edge, progress=False, checkpoint_seconds=0.0, log=interrupt_at_end_of_spinup)
+    generate_reference(TINY, edge, progress=False, log=lambda s: None)
+    np.testing.assert_array_equal(_arrays(edge / "fhit_cpu.npz")["les16_snapshots"], a["les16_snapshots"])
+
     # a checkpoint of another configuration is ignored, not mixed in
     other = dataclasses.replace(TINY, seed=5)
     generate_reference(other, part, progress=False, max_chunks=2, log=lambda s: None)
@@ -269,7 +281,7 @@ def test_generator_survives_a_killed_run(tmp_path):
     """SIGKILL the script at an arbitrary point (checkpoints after every chunk); the re-run gives the same data."""
     args = [
         "--case", "fhit_cpu", "--n", "32", "--dt", "0.01", "--les-resolutions", "16", "--spinup-time", "0.5",
-        "--averaging-time", "2.0", "--sample-interval", "0.05", "--n-snapshots", "2", "--no-progress",
+        "--averaging-time", "4.0", "--sample-interval", "0.05", "--n-snapshots", "2", "--no-progress",
     ]
     script = [sys.executable, str(ROOT / "scripts" / "generate_turbulence_reference.py")]
     killed = tmp_path / "killed"
@@ -281,12 +293,12 @@ def test_generator_survives_a_killed_run(tmp_path):
     deadline = time.monotonic() + 60
     while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    time.sleep(0.05)  # a few more chunks (each one checkpointed with an fsync)
+    time.sleep(0.02)  # a few more chunks (each one checkpointed with an fsync); 90 in all
     proc.kill()
     proc.wait()
     assert not (killed / "fhit_cpu.npz").exists(), "the run finished before it could be interrupted"
     subprocess.run(script + args + ["--output-dir", str(killed)], cwd=ROOT, check=True, capture_output=True, timeout=120)
-    case = dataclasses.replace(TINY, spinup_time=0.5, averaging_time=2.0)
+    case = dataclasses.replace(TINY, spinup_time=0.5, averaging_time=4.0)
     generate_reference(case, tmp_path / "full", progress=False, log=lambda s: None)
     a, b = _arrays(tmp_path / "full" / "fhit_cpu.npz"), _arrays(killed / "fhit_cpu.npz")
     for key in a:

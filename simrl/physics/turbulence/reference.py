@@ -351,7 +351,7 @@ def load_reference(case: str = DEFAULT_CASE, n_les: int | None = None, directory
 
     >>> data = load_reference("fhit_cpu", n_les=64)
     >>> les = data.at(64)
-    >>> les.snapshots.shape, les.log_k[-1], bool(abs(data.enstrophy_spectrum.sum() - data.sigma_omega**2 / 2) < 1e-9)
+    >>> les.snapshots.shape, int(les.log_k[-1]), bool(abs(data.enstrophy_spectrum.sum() - data.sigma_omega**2 / 2) < 1e-9)
     ((20, 64, 33), 21, True)
     """
     c = reference_case(case)
