@@ -114,6 +114,7 @@ def test_the_dashboard_finds_the_sweep_jobs(joblib_sweep):
 @pytest.mark.slow
 def test_ray_sweep_on_a_local_cluster(tmp_path):
     """The launcher starts a local 2-CPU Ray cluster (address=local), which ends with the command."""
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="the cluster extra (hydra-ray-launcher) is not installed")
     sweep = tmp_path / "sweep"
     args = [
         "-m", "hydra/launcher=ray", "hydra.launcher.ray.init.address=local", "+hydra.launcher.ray.init.num_cpus=2",
@@ -133,6 +134,7 @@ def test_ray_sweep_on_a_local_cluster(tmp_path):
 
 def test_slurm_launcher_submits_the_configured_resources(tmp_path, monkeypatch):
     """No SLURM here: run the real launcher up to sbatch and inspect the job array it would submit."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="the cluster extra (hydra-submitit-launcher) is not installed")
     import submitit
     from hydra.core.utils import JobReturn, JobStatus
 
@@ -183,6 +185,7 @@ def test_slurm_launcher_submits_the_configured_resources(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_optuna_search_runs_trials_and_minimises_the_evaluation_objective(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="the cluster extra (hydra-optuna-sweeper) is not installed")
     sweep = tmp_path / "sweep"
     args = ["-m", "hydra/sweeper=optuna_ppo", "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2", "agent=ppo",
             f"hydra.sweep.dir={sweep}", *[a for a in TINY if not a.startswith("agent.kwargs.n_steps")]]  # fmt: skip

@@ -68,7 +68,7 @@ CHECKPOINT_DIR = "checkpoints"
 #: The config the run started with (``resume`` refuses a different one).
 RUN_CONFIG_FILE = "run_config.json"
 #: Top-level config keys a resumed command may change (they do not affect the training itself).
-RESUME_MAY_DIFFER = ("resume", "progress_bar", "device", "evaluation")
+RESUME_MAY_DIFFER = ("resume", "progress_bar", "device", "evaluation", "checkpoint_every", "checkpoint_keep")
 
 _STEM = re.compile(r"^(?P<prefix>.+)_(?P<step>\d+)_steps$")
 # EvalCallback attributes that make its schedule and its history (evaluations.npz, best model) continue.
