@@ -347,6 +347,12 @@ def generate_reference(
                 i = chunk - n_spin - 1  # averaging chunk index 0 .. n_avg-1
                 first_half = i < n_avg // 2
                 stats["dns"].add(w, first_half)
+                running_sigma = float(np.sqrt(stats["dns"].a["w2"] / stats["dns"].a["w_n"]))
+                if case.pdf_n_sigma * running_sigma > hist_range:
+                    raise RuntimeError(
+                        f"sigma_omega grew from {hist_range / HIST_RANGE_SIGMAS:.3g} at the end of the spin-up to "
+                        f"{running_sigma:.3g}: the flow is far from steady; use a longer spin-up (now {case.spinup_time})"
+                    )
                 take_snapshot = snap_every and (i + 1) % snap_every == 0 and (i + 1) // snap_every <= case.n_snapshots
                 for n_les, g in les_grids.items():
                     w_les = _filtered(w, g)
