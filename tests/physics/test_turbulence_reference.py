@@ -315,3 +315,15 @@ def test_generator_rejects_inconsistent_plans(tmp_path):
     with pytest.raises(RuntimeError, match="far from steady; use a longer spin-up"):
         generate_reference(dataclasses.replace(TINY, spinup_time=0.0, averaging_time=2.0), tmp_path, progress=False,
                            log=lambda s: None)
+
+
+def test_every_case_has_a_consistent_plan():
+    from simrl.physics.turbulence.reference_generator import _chunks
+
+    for name, case in REFERENCE_CASES.items():
+        steps, spin, avg = _chunks(case)
+        assert steps * case.dt == pytest.approx(case.sample_interval) and avg >= 2 * case.n_snapshots
+        p = case.parameters()
+        assert p.k_f <= min(SpectralGrid(n).k_cut for n in case.les_resolutions), name  # every LES holds the forcing
+        assert case.cpu == (case.n <= 256), name
+    assert {REFERENCE_CASES[c].nu for c in ("fhit_paper", "beta_paper", "fhit_kf25_paper")} == {5e-5}
