@@ -69,7 +69,7 @@ def test_fit_recovers_known_predator_prey_parameters_from_its_own_trajectories()
     with torch.no_grad():
         data = true.simulate(x0, u, dt=5.0)
     start = PredatorPreyCase1(params=TRUE_PP, jitter=0.3, seed=1)  # up to ~50 % off
-    result = fit(start, data, u, dt=5.0, horizon=5, iterations=200)
+    result = fit(start, data, u, dt=5.0, horizon=3, iterations=120)
     assert result.rmse < 1e-5
     for name, value in TRUE_PP.items():
         assert result.params[name] == pytest.approx(value, rel=1e-3), name
@@ -94,8 +94,8 @@ def test_fit_recovers_the_michaelis_menten_pathway_up_to_its_known_correlation()
 
 def test_fitted_case1_reproduces_the_abms_uncontrolled_steady_state():
     """Fit on the shipped big-world ABM runs (32 uncontrolled runs of 1,000 ticks from NetLogo's
-    setup, every 10 ticks): the fitted equilibrium must be within 10 % of the ABM's mean over
-    ticks 500-1000 for grass, sheep and wolves (measured: within about 5 %)."""
+    setup, every 10 ticks): the fitted equilibrium must be within 5 % of the ABM's mean over
+    ticks 500-1000 of all 32 runs for grass, sheep and wolves (measured: within 1.5 %)."""
     from simrl.envs.predator_prey import load_snapshot_set
     from simrl.physics.ecology import NETLOGO_BIGWORLD_STEADY_STATE
 
@@ -104,11 +104,11 @@ def test_fitted_case1_reproduces_the_abms_uncontrolled_steady_state():
     states = history[:16, 9::10] / scale  # ticks 10, 20, ..., 1000
     controls = np.zeros((16, states.shape[1] - 1, 3))
     model = PredatorPreyCase1()
-    result = fit(model, states, controls, dt=10.0, horizon=5, substeps=2, iterations=150)
+    result = fit(model, states, controls, dt=10.0, horizon=3, substeps=2, iterations=80)
     abm = history[:, 500:].reshape(-1, 3).mean(axis=0)
     fitted = model.equilibrium([0.0, 0.0, 0.0]).detach().numpy() * scale
-    assert result.rmse < 0.2
-    np.testing.assert_allclose(fitted, abm, rtol=0.10)
+    assert result.rmse < 0.1
+    np.testing.assert_allclose(fitted, abm, rtol=0.05)
 
 
 def test_metamodel_bad_input_names_what_is_accepted():
@@ -162,9 +162,11 @@ def test_controller_learns_on_the_metamodel():
     ctrl._data.states = [np.ones((3, 3))]
     ctrl._data.actions = [np.zeros((2, 2))]
     x0 = torch.ones(8, 3, dtype=torch.float64)
-    before = float(rollout_cost(ctrl.law, ctrl.metamodel, t, x0, 20))
+    with torch.no_grad():
+        before = float(rollout_cost(ctrl.law, ctrl.metamodel, t, x0, 20))
     ctrl._train_law()
-    after = float(rollout_cost(ctrl.law, ctrl.metamodel, t, x0, 20))
+    with torch.no_grad():
+        after = float(rollout_cost(ctrl.law, ctrl.metamodel, t, x0, 20))
     losses = [h["loss"] for h in ctrl.train_history]
     assert after < 0.5 * before
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
