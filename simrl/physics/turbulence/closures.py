@@ -76,8 +76,9 @@ CLOSURE_NAMES = ("none", "smagorinsky", "leith", "dynamic_smagorinsky", "dynamic
 STATIC_COEFFICIENTS: dict[str, float] = {
     # C_s = 0.17: Lilly's (1967) value, the coefficient of py2d's examples (``eddyViscosityCoeff``)
     # and the one the SMARL comparison uses for static Smagorinsky; RLonKorali's default is 0.11
-    # (``turbulence.md`` sect. 4). We keep 0.17 because with 2/3 dealiasing the effective filter
-    # width is 1.5 Delta, so the smaller 0.11 under-dissipates on our grid.
+    # (``turbulence.md`` sect. 4). We keep 0.17: the dynamic procedure on the shipped filtered-DNS
+    # snapshots (fhit_cpu, Delta = 2 pi / N) gives median C_s = 0.20, 0.21, 0.23, 0.24 at N = 16, 32,
+    # 64, 128 (C_L = 0.22 .. 0.32), closer to 0.17 than to 0.11.
     "smagorinsky": 0.17**2,
     # C_L = 0.17: static Leith of the reference (``turbulence.md`` sect. 4; Leith 1996 / py2d).
     "leith": 0.17**3,
@@ -231,7 +232,7 @@ def interpolate_periodic(coefficients: np.ndarray, n: int, method: str = "fourie
         periodic piecewise-linear per axis (stays within the range of the values).
     ``"spline"``
         periodic cubic spline per axis (the paper's spline with the periodicity fixed; the paper
-        used a non-periodic quadratic one).
+        used a non-periodic quadratic one). Needs ``a >= 4``; for fewer agents it is ``"fourier"``.
     ``"nearest"``
         block-constant: each agent sets its own block.
     """
