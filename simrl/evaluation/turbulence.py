@@ -6,11 +6,12 @@ started from held-out filtered-DNS fields, compared with the DNS statistics they
 steps (by default 10x the training episode) from the same held-out fields:
 
 * the baselines ``none``, static ``smagorinsky`` and ``leith``, ``dynamic_smagorinsky`` and
-  ``dynamic_leith`` (``simrl.physics.turbulence.closures``), their eddy viscosity recomputed
-  from the current field every ``steps_per_action`` solver steps (the environment's action
-  interval, so that a closure and the policy get the same update rate);
+  ``dynamic_leith`` (``simrl.physics.turbulence.closures.make_closure``), played through the
+  environment's own core (:meth:`TurbulenceBatch.step_with_closure`: the same solver, the same
+  per-step eddy-viscosity update, the same blow-up checks and rewards as the policy);
 * the trained policy, acting every ``steps_per_action`` solver steps on the environment's own
-  per-agent observations; all held-out fields of one policy advance in ONE batched solver call.
+  per-agent observations (its coefficients held over the window, ``nu_e`` recomputed every step);
+  all held-out fields of one policy advance in ONE batched solver call.
 
 Metrics per episode (one :class:`~simrl.evaluation.rollout.EpisodeRecord` per policy and
 held-out field; all lower-is-better errors computed on snapshots taken every ``record_every``
@@ -18,7 +19,7 @@ steps after ``transient_steps``):
 
 ==========================  ===============================================================
 ``spectrum_error``          the environment's log-spectrum error (what the reward measures),
-                            time-averaged over the snapshots
+                            time-averaged over every action window after the transient
 ``spectrum_l2``             ``||<Z_LES> - Z_DNS||_2 / ||Z_DNS||_2`` of the time-mean shell
                             enstrophy spectrum over ``1 <= k <= k_cut``
 ``pdf_tail_l1``             mean ``|log p_LES - log p_FDNS|`` over the bins of
@@ -29,6 +30,7 @@ steps after ``transient_steps``):
                             (1 is perfect); ``tail_log_ratio_3sigma`` = ``|log|`` of it
 ``mean_energy``,            time means of the domain-mean E and Z
 ``mean_enstrophy``
+``mean_nu_e``               time mean of the domain-mean eddy viscosity (last step of each window)
 ``blowup``                  1.0 when the run ended early (non-finite field, CFL above the
                             solver's limit, non-finite eddy viscosity), else 0.0
 ``steps_survived``          solver steps completed
@@ -82,6 +84,7 @@ METRICS: tuple[str, ...] = (
     "tail_log_ratio_3sigma",
     "mean_energy",
     "mean_enstrophy",
+    "mean_nu_e",
     "blowup",
     "steps_survived",
     "time_survived",
@@ -99,12 +102,11 @@ LOG_FLOOR_GAP = math.log(1e3)
 class LongRunSettings:
     """How the long a-posteriori runs are made and measured (solver steps unless stated).
 
-    ``episode_steps``: length of every run. ``steps_per_action``: the policy acts, and a
-    baseline's eddy viscosity is recomputed, every this many steps. ``record_every``: snapshot
+    ``episode_steps``: length of every run. ``steps_per_action``: the policy acts every this many
+    steps (a baseline's eddy viscosity, like the policy's, is recomputed from the field every step). ``record_every``: snapshot
     interval of the statistics (a multiple of ``steps_per_action``). ``transient_steps``: the
     snapshots before this are discarded (the filtered-DNS start is not an LES equilibrium).
-    ``pdf_n_sigma``, ``pdf_bins``: PDF window ``[-n, n] sigma_DNS`` and bins, when the reference
-    gives no bins of its own. ``tail_range``: the ``|omega|/sigma`` band of ``pdf_tail_l1``.
+    ``tail_range``: the ``|omega|/sigma`` band of ``pdf_tail_l1``.
     ``tail_threshold``: the ``P(|omega| > t sigma)`` ratio's t.
     """
 
@@ -112,8 +114,6 @@ class LongRunSettings:
     steps_per_action: int
     record_every: int
     transient_steps: int
-    pdf_n_sigma: float = 5.0
-    pdf_bins: int = 50
     tail_range: tuple[float, float] = (2.0, 5.0)
     tail_threshold: float = 3.0
 
@@ -229,6 +229,7 @@ class LongRun:
     status: np.ndarray  # (B,) the core's status code at the end (0 = fine)
     episode_return: np.ndarray  # (B,) sum of the environment's rewards over the run
     spectrum_error_sum: np.ndarray  # (B,) sum over action windows after the transient
+    nu_e_sum: np.ndarray  # (B,) domain-mean eddy viscosity summed over the same windows
     n_windows: np.ndarray  # (B,) action windows after the transient
     spectrum_sum: np.ndarray  # (B, K) shell spectra summed over the snapshots after the transient
     energy_sum: np.ndarray  # (B,)
@@ -283,6 +284,7 @@ def run_long(
         status=np.zeros(b, np.int64),
         episode_return=np.zeros(b),
         spectrum_error_sum=np.zeros(b),
+        nu_e_sum=np.zeros(b),
         n_windows=np.zeros(b, np.int64),
         spectrum_sum=np.zeros((b, k_size)),
         energy_sum=np.zeros(b),
@@ -335,6 +337,7 @@ def run_long(
         ok = alive & ~blew
         if step > settings.transient_steps:
             out.spectrum_error_sum[ok] += batch.spectrum_error[ok]
+            out.nu_e_sum[ok] += batch.nu_e[ok].mean(axis=(-2, -1))
             out.n_windows[ok] += 1
         out.blowup |= blew
         out.status = np.where(blew, np.asarray(result["status"]), out.status)
@@ -401,6 +404,7 @@ def episode_metrics(run: LongRun, reference: ReferenceStatistics, settings: Long
             "tail_log_ratio_3sigma": float("nan") if none else float(log_ratio[i]),
             "mean_energy": float("nan") if none else float(run.energy_sum[i] / snaps[i]),
             "mean_enstrophy": float("nan") if none else float(run.enstrophy_sum[i] / snaps[i]),
+            "mean_nu_e": float("nan") if run.n_windows[i] == 0 else float(run.nu_e_sum[i] / run.n_windows[i]),
             "blowup": float(run.blowup[i]),
             "steps_survived": float(run.steps[i]),
             "time_survived": float(run.time[i]),
@@ -432,6 +436,7 @@ TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("tail_ratio_3sigma", "P>3s ratio", "{:.3g}"),
     ("mean_enstrophy", "mean Z", "{:.4g}"),
     ("mean_energy", "mean E", "{:.4g}"),
+    ("mean_nu_e", "mean nu_e", "{:.3g}"),
 )
 
 
