@@ -136,6 +136,7 @@ def _shipped_reference_available() -> bool:
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not _shipped_reference_available(), reason="shipped turbulence reference (fhit_cpu) not available")
 @pytest.mark.parametrize("agent", ["ppo", "conv_closure"])
 def test_train_agent_script_end_to_end(tmp_path, agent):
