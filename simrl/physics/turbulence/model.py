@@ -70,6 +70,8 @@ so the stepper uses single-threaded NumPy transforms into preallocated buffers (
 from __future__ import annotations
 
 import math
+import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from numbers import Integral
@@ -184,7 +186,10 @@ def _products(phys, nu_prime, closure):
 
 
 @njit(cache=True, nogil=True)
-def _rk3_stage(stage, spec, closure, a_coef, c_coef, ikx_m, iky_m, forcing, w0, e1, e2, e3, dt, out, acc):
+def _rk3_stage(
+    stage, spec, closure, a_coef, c_coef, ikx_m, iky_m, forcing, w0, e1, e2, e3, dt, out, acc,
+    u_in, v_in, ikx_in, iky_in, buf,
+):
     """One stage of the integrating-factor RK3 (module docstring); returns False if ``out`` is non-finite.
 
     ``N = F - [(k_y^2 - k_x^2) (uv)^ - k_x k_y (v^2 - u^2)^] + i k . (nu' grad w)^`` with the kept-mode
@@ -192,6 +197,10 @@ def _rk3_stage(stage, spec, closure, a_coef, c_coef, ikx_m, iky_m, forcing, w0, 
     stage 1: out = E(h/3)(w0 + h/3 N),  acc = E(h)(w0 + h/4 N)
     stage 2: out = E(2h/3) w0 + 2h/3 E(h/3) N
     stage 3: out = acc + 3h/4 E(h/3) N   (the new state)
+
+    Fused with the next evaluation's :func:`_spectral_inputs`: ``buf`` receives ``u_in out``,
+    ``v_in out`` (and with the closure ``ikx_in out``, ``iky_in out``) while ``out`` is in a register,
+    which saves one pass over the fields and one Numba dispatch per evaluation.
     """
     n0, n1 = w0.shape
     finite = True
@@ -202,30 +211,81 @@ def _rk3_stage(stage, spec, closure, a_coef, c_coef, ikx_m, iky_m, forcing, w0, 
                 n += ikx_m[i, j] * spec[2, i, j] + iky_m[i, j] * spec[3, i, j]
             if stage == 1:
                 x = w0[i, j]
-                out[i, j] = e1[i, j] * (x + (dt / 3.0) * n)
+                y = e1[i, j] * (x + (dt / 3.0) * n)
                 acc[i, j] = e3[i, j] * (x + (dt / 4.0) * n)
             elif stage == 2:
-                out[i, j] = e2[i, j] * w0[i, j] + (2.0 * dt / 3.0) * (e1[i, j] * n)
+                y = e2[i, j] * w0[i, j] + (2.0 * dt / 3.0) * (e1[i, j] * n)
             else:
                 y = acc[i, j] + (0.75 * dt) * (e1[i, j] * n)
-                out[i, j] = y
                 if not (math.isfinite(y.real) and math.isfinite(y.imag)):
                     finite = False
+            out[i, j] = y
+            buf[0, i, j] = u_in[i, j] * y
+            buf[1, i, j] = v_in[i, j] * y
+            if closure:
+                buf[2, i, j] = ikx_in[i, j] * y
+                buf[3, i, j] = iky_in[i, j] * y
     return finite
 
 
 # ----------------------------------------------------------------------------------------
-# Transforms of the time stepper. NumPy >= 2 transforms into caller-owned buffers (``out=``):
-# no allocation per stage, and no dependence on where the allocator puts a fresh output. That
-# matters: a fresh 1 MB array is mmap-ed at a page offset of 16 bytes, and when input and output
-# share their offset modulo 4096 (4K aliasing), scipy's irfft2/rfft2 at N = 256 ran 3x slower
-# (1.07 ms instead of 0.35 ms per pair of fields, measured on the 2-core dev machine), which
-# made step times swing by 2x between runs. The c2c pass along x runs in place, then the c2r
-# pass along y writes into ``phys``: bitwise the same as ``irfft2`` (checked on numpy 2.4).
-# Older NumPy falls back to scipy.fft (allocating, with ``workers``).
+# Transforms of the time stepper: FFTW (pyfftw) when it imports, NumPy otherwise.
+#
+# NumPy path. NumPy >= 2 transforms into caller-owned buffers (``out=``): no allocation per
+# stage, and no dependence on where the allocator puts a fresh output. That matters: a fresh
+# 1 MB array is mmap-ed at a page offset of 16 bytes, and when input and output share their
+# offset modulo 4096 (4K aliasing), scipy's irfft2/rfft2 at N = 256 ran 3x slower (1.07 ms
+# instead of 0.35 ms per pair of fields, measured on the 2-core dev machine), which made step
+# times swing by 2x between runs. The c2c pass along x runs in place, then the c2r pass along y
+# writes into ``phys``: bitwise the same as ``irfft2`` (checked on numpy 2.4). Older NumPy falls
+# back to scipy.fft (allocating, with ``workers``).
+#
+# FFTW path. One pair of 2-D plans (c2r over axes (-2, -1) of (ncomp, N, N//2+1), r2c back),
+# 1 thread, on SIMD-aligned buffers (``pyfftw.empty_aligned``) owned by one thread of the model
+# (:class:`_Workspace`), executed without the Python-level checks of ``FFTW.__call__`` and with
+# the GIL released. The inverse's 1/N^2 is folded into the coefficients that fill its input
+# (exact for N a power of two). Plans are made with FFTW_ESTIMATE after forgetting all wisdom:
+# a measured plan (FFTW_MEASURE) may pick different algorithms in different processes, and an
+# ESTIMATE plan would also adopt any wisdom another library (pyqg, a benchmark) left behind;
+# either would change results in the last bits from one process to the next and break the
+# cross-process reproducibility of evaluations. ESTIMATE plans depend only on the problem, the
+# flags, the alignment and the FFTW build, so the same machine reproduces every bit.
 # ----------------------------------------------------------------------------------------
 
 _NUMPY_FFT_OUT = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
+FFT_BACKENDS = ("numpy", "fftw")
+"""Accepted values of ``TurbulenceModel(fft=...)`` and of the ``SIMRL_FFT`` environment variable."""
+_FFTW_FLAGS = ("FFTW_ESTIMATE", "FFTW_DESTROY_INPUT")
+_FFTW_PLAN_LOCK = threading.Lock()
+
+
+def _import_pyfftw():
+    """The ``pyfftw`` module, or None when it is not installed (or not importable)."""
+    try:
+        import pyfftw
+    except ImportError:
+        return None
+    return pyfftw
+
+
+def resolve_fft_backend(fft: str | None = None) -> str:
+    """The stepper's FFT library: ``fft`` if given, else ``$SIMRL_FFT``, else "fftw" when pyfftw imports.
+
+    Raises ValueError for a name other than "numpy"/"fftw", and ImportError when "fftw" is asked
+    for (argument or environment) but pyfftw is not importable.
+    """
+    source = "fft"
+    if fft is None:
+        env = os.environ.get("SIMRL_FFT", "").strip()
+        if not env:
+            return "fftw" if _import_pyfftw() is not None else "numpy"
+        fft, source = env, "SIMRL_FFT"
+    if not isinstance(fft, str) or fft.lower() not in FFT_BACKENDS:
+        raise ValueError(f"{source} must be one of {FFT_BACKENDS} (or unset for the default), got {fft!r}")
+    fft = fft.lower()
+    if fft == "fftw" and _import_pyfftw() is None:
+        raise ImportError(f"{source}='fftw' needs pyfftw (pip install 'pyfftw>=0.15'); use 'numpy' without it")
+    return fft
 
 
 def _inverse_fft(buf, phys, workers):
@@ -242,6 +302,55 @@ def _forward_fft(phys, spec, workers):
         np.fft.rfft(phys, axis=-1, out=spec)
         return np.fft.fft(spec, axis=-2, out=spec)
     return scipy.fft.rfft2(phys, workers=workers)
+
+
+class _Workspace:
+    """Buffers of one right-hand-side evaluation (and, with FFTW, their plans) for one thread.
+
+    ``buf`` (ncomp, N, N//2+1): the inverse transform's input (destroyed by it); ``phys``
+    (ncomp, N, N); ``spec`` (ncomp, N, N//2+1): the forward transform's output; ``stage_w``,
+    ``acc``, ``new`` (N, N//2+1): RK stage, accumulator and next state. :meth:`inverse` returns
+    the physical fields (``phys``, or a new array on NumPy < 2), :meth:`forward` their spectra.
+    With FFTW the inverse is unnormalised (the caller scales its input by 1/N^2).
+    """
+
+    def __init__(self, n: int, ncomp: int, fft: str, workers: int):
+        shape_c = (ncomp, n, n // 2 + 1)
+        shape_r = (ncomp, n, n)
+        self.workers = workers
+        if fft == "fftw":
+            pyfftw = _import_pyfftw()
+            self.buf = pyfftw.empty_aligned(shape_c, "complex128")
+            self.phys = pyfftw.empty_aligned(shape_r, "float64")
+            self.spec = pyfftw.empty_aligned(shape_c, "complex128")
+            with _FFTW_PLAN_LOCK:
+                pyfftw.forget_wisdom()  # no foreign (measured) wisdom: see the section comment
+                kw = dict(axes=(-2, -1), flags=_FFTW_FLAGS, threads=1)
+                self._inv = pyfftw.FFTW(self.buf, self.phys, direction="FFTW_BACKWARD", **kw)
+                self._fwd = pyfftw.FFTW(self.phys, self.spec, direction="FFTW_FORWARD", **kw)
+            self.inverse, self.forward = self._inverse_fftw, self._forward_fftw
+        else:
+            self.buf = np.empty(shape_c, np.complex128)
+            self.phys = np.empty(shape_r)
+            self.spec = np.empty(shape_c, np.complex128)
+            self.inverse, self.forward = self._inverse_numpy, self._forward_numpy
+        self.stage_w = np.empty(shape_c[1:], np.complex128)
+        self.acc = np.empty_like(self.stage_w)
+        self.new = np.empty_like(self.stage_w)
+
+    def _inverse_fftw(self) -> np.ndarray:
+        self._inv.execute()
+        return self.phys
+
+    def _forward_fftw(self, phys: np.ndarray) -> np.ndarray:
+        self._fwd.execute()
+        return self.spec
+
+    def _inverse_numpy(self) -> np.ndarray:
+        return _inverse_fft(self.buf, self.phys, self.workers)
+
+    def _forward_numpy(self, phys: np.ndarray) -> np.ndarray:
+        return _forward_fft(phys, self.spec, self.workers)
 
 
 # ----------------------------------------------------------------------------------------
@@ -283,6 +392,11 @@ class TurbulenceModel:
     ``workers``: ``scipy.fft`` workers of the field conversions and :meth:`tendency` (default 1;
     the time stepper's own transforms are single-threaded, see the module docstring).
     ``threads``: systems advanced concurrently by :meth:`advance` (default 1; pays for B >= 2).
+    ``fft``: the time stepper's FFT library, "fftw" (pyfftw, FFTW_ESTIMATE plans) or "numpy";
+    default ``$SIMRL_FFT``, else "fftw" when pyfftw imports (see :func:`resolve_fft_backend`).
+    Both give the same solution to round-off (~1e-13 relative after 100 steps); each is bitwise
+    reproducible from one process to the next on the same machine, and independent of ``threads``.
+    The chosen library is :attr:`fft`.
 
     >>> import numpy as np
     >>> from simrl.physics.turbulence import TurbulenceModel, TurbulenceParameters, random_vorticity
@@ -294,7 +408,7 @@ class TurbulenceModel:
     array([0.01, 0.01])
     """
 
-    def __init__(self, params: TurbulenceParameters, workers: int = 1, threads: int = 1):
+    def __init__(self, params: TurbulenceParameters, workers: int = 1, threads: int = 1, fft: str | None = None):
         if not isinstance(params, TurbulenceParameters):
             raise TypeError(f"params must be a TurbulenceParameters, got {type(params).__name__}")
         for name, value in (("workers", workers), ("threads", threads)):
@@ -304,7 +418,11 @@ class TurbulenceModel:
         self.grid = grid = SpectralGrid(params.n, dealias=params.dealias)
         self.workers = int(workers)
         self.threads = int(threads)
+        self.fft = resolve_fft_backend(fft)
         self._executor: ThreadPoolExecutor | None = None
+        # One _Workspace per (thread, ncomp): buffers and FFTW plans are never shared by threads.
+        self._workspaces: dict[tuple[int, int], _Workspace] = {}
+        self._workspaces_lock = threading.Lock()
 
         kept = _kept(grid)
         self.kept = kept
@@ -322,6 +440,13 @@ class TurbulenceModel:
         self.forcing_hat = np.ascontiguousarray(kept * grid.to_spectral(self.forcing))
         self.linear = linear_operator(grid, params)
         self._factors_plain = self._factors(0.0)
+        # The coefficients that fill the inverse transform's input (u_hat, v_hat, grad omega_hat),
+        # times the inverse's normalisation when the library leaves it out (FFTW: 1/N^2).
+        scale = 1.0 / (grid.n * grid.n) if self.fft == "fftw" else 1.0
+        self._inputs = tuple(
+            np.ascontiguousarray(c * scale) if scale != 1.0 else c
+            for c in (self._u_coef, self._v_coef, self._ikx, self._iky)
+        )
 
     # -------------------------------------------------------------- states and fields
     def initial_state(self, omega: np.ndarray, time: float | np.ndarray = 0.0) -> TurbulenceState:
@@ -503,39 +628,59 @@ class TurbulenceModel:
         if not (np.isfinite(e1).all() and np.isfinite(e2).all() and np.isfinite(e3).all()):
             return 0, STATUS_NONFINITE
 
-        n = self.grid.n
         ncomp = 4 if closure else 2
-        buf = np.empty((ncomp,) + self.grid.spectral_shape, np.complex128)
-        phys = np.empty((ncomp, n, n))
-        spec = np.empty_like(buf)
-        stage_w = np.empty_like(w)
-        acc = np.empty_like(w)
-        new = np.empty_like(w)
+        ws = self._workspace(ncomp)
+        buf, stage_w, acc, new = ws.buf, ws.stage_w, ws.acc, ws.new
         dt = self.params.dt
-        workers = self.workers
         coefs = (self._a_coef, self._c_coef, self._ikx, self._iky, self.forcing_hat)
+        inputs = self._inputs
+        inverse, forward = ws.inverse, ws.forward
 
-        def evaluate(x):
-            _spectral_inputs(x, self._u_coef, self._v_coef, self._ikx, self._iky, buf, closure)
-            p = _inverse_fft(buf, phys, workers)
+        def evaluate():  # N's spectral terms from the fields in buf (filled by the previous stage)
+            p = inverse()
             _products(p, nu_prime, closure)
-            return _forward_fft(p, spec, workers)
+            return forward(p)
 
         done = 0
         status = STATUS_OK
+        _spectral_inputs(w, inputs[0], inputs[1], inputs[2], inputs[3], buf, closure)
         # A blowing-up system may feed inf/NaN to the transforms before the stage-3 check stops it;
         # that is reported through the status, so NumPy's floating-point warnings are silenced.
         with np.errstate(all="ignore"):
             for _ in range(n_steps):
-                _rk3_stage(1, evaluate(w), closure, *coefs, w, e1, e2, e3, dt, stage_w, acc)
-                _rk3_stage(2, evaluate(stage_w), closure, *coefs, w, e1, e2, e3, dt, stage_w, acc)
-                if not _rk3_stage(3, evaluate(stage_w), closure, *coefs, w, e1, e2, e3, dt, new, acc):
+                _rk3_stage(1, evaluate(), closure, *coefs, w, e1, e2, e3, dt, stage_w, acc, *inputs, buf)
+                _rk3_stage(2, evaluate(), closure, *coefs, w, e1, e2, e3, dt, stage_w, acc, *inputs, buf)
+                if not _rk3_stage(3, evaluate(), closure, *coefs, w, e1, e2, e3, dt, new, acc, *inputs, buf):
                     status = STATUS_NONFINITE
                     break
                 w, new = new, w
                 done += 1
         omega_hat[b] = w
         return done, status
+
+    def _workspace(self, ncomp: int) -> _Workspace:
+        """This thread's buffers (and FFTW plans) for ``ncomp`` transformed fields, made once."""
+        key = (threading.get_ident(), ncomp)
+        ws = self._workspaces.get(key)
+        if ws is None:
+            # (a dead thread's identifier may be reused by a new thread: it then inherits the
+            # workspace, which is safe because the two never run at the same time)
+            ws = _Workspace(self.grid.n, ncomp, self.fft, self.workers)
+            with self._workspaces_lock:
+                self._workspaces[key] = ws
+        return ws
+
+    def __getstate__(self) -> dict:
+        # Workspaces (FFTW plans), the lock and the thread pool are per process: not pickled/copied.
+        state = self.__dict__.copy()
+        state["_workspaces"] = {}
+        state["_executor"] = None
+        del state["_workspaces_lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._workspaces_lock = threading.Lock()
 
     def close(self) -> None:
         """Shut down the worker threads (if ``threads > 1`` started any)."""

@@ -18,6 +18,16 @@ configuration continues from it and gives bitwise the same file as an uninterrup
 deterministic and the chunks are the same); a checkpoint of another configuration is ignored (and
 overwritten). The checkpoint is removed once the output is written.
 
+Solvers (``backend``): "numpy" runs the NumPy/Numba :class:`~.model.TurbulenceModel` (its FFT library,
+FFTW or numpy.fft, chosen as the model chooses it: ``$SIMRL_FFT``, else FFTW when pyfftw imports);
+"torch" runs :class:`~.torch_backend.TorchTurbulenceModel` in float64 on ``device`` (default "cuda" when
+available, else "cpu"), which is how the paper-scale 1024^2 cases are meant to be run: the field stays
+on the device and only a host copy per chunk (``to_numpy_state``) feeds the NumPy statistics. The two
+solvers agree to round-off, but a turbulent DNS amplifies round-off, so the solver is part of the run's
+identity: it is recorded in the manifest (``"solver"``, e.g. "numpy/fftw", "torch/cuda/float64") and in
+the checkpoint, and a checkpoint of another solver is not resumed (a restart keeps the output bitwise
+reproducible).
+
 PDFs: the DNS sigma is only known at the end, so each sample's vorticity goes into a fine histogram in
 vorticity units (``FINE_BINS`` bins over ``+-hist_range``, fixed at the end of the spin-up as
 ``HIST_RANGE_SIGMAS`` times the then sigma); at the end its CDF is interpolated onto ``PDF_BINS`` bins of
@@ -32,6 +42,9 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Callable
+
+BACKENDS = ("numpy", "torch")
+"""Accepted values of ``generate_reference(backend=...)`` / ``--backend``."""
 
 import numpy as np
 
@@ -222,6 +235,8 @@ def generate_reference(
     checkpoint_seconds: float = 60.0,
     max_chunks: int | None = None,
     log: Callable[[str], None] = print,
+    backend: str = "numpy",
+    device: str | None = None,
 ) -> dict | None:
     """Run (or resume) the reference DNS of ``case`` and write ``<case>.npz`` + ``<case>.json`` to ``output_dir``.
 
@@ -229,7 +244,9 @@ def generate_reference(
     ``output_dir``: default the shipped ``simrl/data/turbulence``. ``progress``: tqdm bar.
     ``checkpoint_seconds``: wall time between checkpoints. ``max_chunks``: stop (after a checkpoint) once this
     many chunks have been run in *this call* and return None, as an interruption would (used by the tests).
-    Returns the manifest dict when the files were written.
+    ``backend``: "numpy" (:class:`~.model.TurbulenceModel`) or "torch" (:class:`~.torch_backend.TorchTurbulenceModel`,
+    float64); ``device``: the torch device (default "cuda" when available, else "cpu"; only "cpu" or None
+    with the NumPy backend). Returns the manifest dict when the files were written.
     """
     case = reference_case(case)
     out = reference_path(case.name, output_dir)
@@ -241,7 +258,7 @@ def generate_reference(
             stale.unlink(missing_ok=True)
     total = n_spin + n_avg
     params = case.parameters()
-    model = TurbulenceModel(params)
+    model, to_host, solver = _make_solver(params, backend, device)
     grid = model.grid
     for n_les in case.les_resolutions:
         if n_les > case.n or n_les % 2:
@@ -263,6 +280,11 @@ def generate_reference(
                 arrays = {k: z[k] for k in z.files}
             if str(arrays["fingerprint"]) != fingerprint:
                 log(f"ignoring checkpoint {ckpt}: it belongs to another configuration")
+            elif str(arrays.get("solver", "unrecorded")) != solver:
+                log(
+                    f"ignoring checkpoint {ckpt}: it was made by the solver {str(arrays.get('solver', 'unrecorded'))!r}, "
+                    f"this run uses {solver!r} (round-off differences would grow in the turbulent DNS)"
+                )
             else:
                 resumed = True
         except Exception as exc:  # noqa: BLE001 - a broken checkpoint only costs a restart
@@ -287,7 +309,8 @@ def generate_reference(
     def checkpoint() -> None:
         arrays = {
             "fingerprint": np.array(fingerprint),
-            "omega_hat": state.omega_hat[0],
+            "solver": np.array(solver),
+            "omega_hat": to_host(state).omega_hat[0],
             "time": np.float64(state.time[0]),
             "chunk": np.int64(chunk),
             "wall_time": np.float64(wall_before + time.perf_counter() - t_start),
@@ -306,13 +329,13 @@ def generate_reference(
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, initial=chunk, desc=f"{case.name} DNS {case.n}^2", unit="chunk")
+        bar = tqdm(total=total, initial=chunk, desc=f"{case.name} DNS {case.n}^2 ({solver})", unit="chunk")
     done_here = 0
     try:
         while chunk < total:
             if stats is None and chunk >= n_spin:
                 # end of the spin-up: fix the fine histogram's range from the current sigma
-                w = state.omega_hat[0]
+                w = to_host(state).omega_hat[0]
                 sigma = float(np.sqrt(2.0 * diagnostics.enstrophy(grid, w)))
                 hist_range = HIST_RANGE_SIGMAS * max(sigma, 1e-12)
                 stats = _make_stats(case, grid, les_grids, hist_range)
@@ -338,7 +361,7 @@ def generate_reference(
                 )
             chunk += 1
             done_here += 1
-            w = state.omega_hat[0]
+            w = to_host(state).omega_hat[0]  # (a host copy with the torch backend)
             series["time"].append(float(state.time[0]))
             series["energy"].append(float(diagnostics.energy(grid, w)))
             series["enstrophy"].append(float(diagnostics.enstrophy(grid, w)))
@@ -370,10 +393,29 @@ def generate_reference(
             bar.close()
 
     wall = wall_before + time.perf_counter() - t_start
-    manifest = _write_outputs(case, out, grid, stats, series, n_spin, wall, output_dir, log, model.cfl_limit)
+    manifest = _write_outputs(case, out, grid, stats, series, n_spin, wall, output_dir, log, model.cfl_limit, solver)
     if ckpt.exists():
         ckpt.unlink()
     return manifest
+
+
+def _make_solver(params, backend: str, device: str | None):
+    """``(model, to_host, solver label)`` of ``backend``; ``to_host(state)`` is a NumPy :class:`~.model.TurbulenceState`."""
+    if backend == "numpy":
+        if device is not None and str(device) != "cpu":
+            raise ValueError(f"device must be None or 'cpu' with backend='numpy', got {device!r} (use backend='torch')")
+        model = TurbulenceModel(params)
+        return model, (lambda state: state), f"numpy/{model.fft}"
+    if backend == "torch":
+        import torch
+
+        from simrl.physics.turbulence.torch_backend import TorchTurbulenceModel
+
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        model = TorchTurbulenceModel(params, device=device, dtype=torch.float64)
+        return model, model.to_numpy_state, f"torch/{model.device.type}/float64"
+    raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
 
 
 def _filtered(w_hat: np.ndarray, g: SpectralGrid) -> np.ndarray:
@@ -389,7 +431,7 @@ def _make_stats(case: ReferenceCase, grid: SpectralGrid, les_grids: dict, hist_r
     return stats
 
 
-def _write_outputs(case, out: Path, grid, stats, series, n_spin, wall, output_dir, log, model_cfl_limit) -> dict:
+def _write_outputs(case, out: Path, grid, stats, series, n_spin, wall, output_dir, log, model_cfl_limit, solver) -> dict:
     dns = stats["dns"]
     e_all = np.array(series["energy"])
     z_all = np.array(series["enstrophy"])
@@ -457,6 +499,7 @@ def _write_outputs(case, out: Path, grid, stats, series, n_spin, wall, output_di
         "command": regenerate_command(case.name, output_dir),
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "wall_time_s": round(wall, 1),
+        "solver": solver,
         "dns": {**case.parameters().__dict__, "forcing_amplitude": float(case.k_f)},
         "sampling": case.to_dict(),
         "n_samples": int(arrays["n_samples"]),
