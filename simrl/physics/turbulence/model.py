@@ -56,15 +56,24 @@ conservative forms to round-off and conserves energy and enstrophy exactly
 The closure ``div(nu' grad omega)`` is evaluated in flux form, so its enstrophy tendency is
 exactly ``-<nu' |grad omega|^2>`` on the grid (sign-definite for ``nu' >= 0``).
 
-Performance (measured on the 2-core x86-64 dev machine, numpy 2.4, IF-RK3, no closure; a
-non-uniform ``nu_e`` roughly doubles these): one step costs 0.18 ms at N = 64 and 2.5 ms at
-N = 256 per system, i.e. 12 real 2-D FFTs plus three fused passes. Each system is advanced through
-all its steps before the next one (its working set stays in cache, and a blown-up system stops
-on its own); ``threads`` systems run concurrently (NumPy's FFTs and the Numba kernels release the
-GIL): 1.4x at N = 64 and 1.9x at N = 256 with B = 8 on 2 cores. ``scipy.fft``'s ``workers``
-(threads inside one transform) did not pay on 2 cores (up to 3.7x slower at N = 64, no gain at N = 256),
-so the stepper uses single-threaded NumPy transforms into preallocated buffers (see
-:func:`_inverse_fft`); ``workers`` only applies to the field conversions and :meth:`tendency`.
+Performance (2-core x86-64 dev machine under load, numpy 2.4, pyfftw 0.15.1, IF-RK3, one system;
+``benchmarks/bench_turbulence.py`` has the current table): with FFTW (the default when pyfftw
+imports) a step costs ~0.23 ms at N = 64 without closure (less than pyqg's AB3 step, which does one
+evaluation instead of three) and ~0.4-0.55 ms with a non-uniform ``nu_e``, 1.7-2.6x less than with
+numpy.fft; at N = 256 the gain is 1.1-1.3x; i.e. 12 (24) real 2-D FFTs plus three fused Numba passes
+per evaluation (transform inputs, products, RK stage; fusing the first into the last, so that the
+stage also fills the next evaluation's input, saved nothing measurable: within +-5 % at N = 64 and
+256). Each
+system is advanced through all its steps before the next one (its working set stays in cache, and a
+blown-up system stops on its own); ``threads`` systems run concurrently (FFTW, NumPy's FFTs and the
+Numba kernels release the GIL), each thread with its own buffers and FFTW plans. ``scipy.fft``'s
+``workers`` (threads inside one transform) did not pay on 2 cores (up to 3.7x slower at N = 64, no
+gain at N = 256), so the stepper's transforms are single-threaded into preallocated buffers (see
+:class:`_Workspace`); ``workers`` only applies to the field conversions and :meth:`tendency`.
+FFTW plans are FFTW_ESTIMATE, never measured, so results are reproducible bit for bit from one
+process to the next (see the comment above :func:`resolve_fft_backend`); FFTW and numpy.fft agree to
+round-off (~1e-16 relative after 100 steps), but a turbulent run amplifies round-off, so runs that
+must reproduce each other must use the same library (``SIMRL_FFT``).
 """
 
 from __future__ import annotations
@@ -186,10 +195,7 @@ def _products(phys, nu_prime, closure):
 
 
 @njit(cache=True, nogil=True)
-def _rk3_stage(
-    stage, spec, closure, a_coef, c_coef, ikx_m, iky_m, forcing, w0, e1, e2, e3, dt, out, acc,
-    u_in, v_in, ikx_in, iky_in, buf,
-):
+def _rk3_stage(stage, spec, closure, a_coef, c_coef, ikx_m, iky_m, forcing, w0, e1, e2, e3, dt, out, acc):
     """One stage of the integrating-factor RK3 (module docstring); returns False if ``out`` is non-finite.
 
     ``N = F - [(k_y^2 - k_x^2) (uv)^ - k_x k_y (v^2 - u^2)^] + i k . (nu' grad w)^`` with the kept-mode
@@ -197,10 +203,6 @@ def _rk3_stage(
     stage 1: out = E(h/3)(w0 + h/3 N),  acc = E(h)(w0 + h/4 N)
     stage 2: out = E(2h/3) w0 + 2h/3 E(h/3) N
     stage 3: out = acc + 3h/4 E(h/3) N   (the new state)
-
-    Fused with the next evaluation's :func:`_spectral_inputs`: ``buf`` receives ``u_in out``,
-    ``v_in out`` (and with the closure ``ikx_in out``, ``iky_in out``) while ``out`` is in a register,
-    which saves one pass over the fields and one Numba dispatch per evaluation.
     """
     n0, n1 = w0.shape
     finite = True
@@ -211,20 +213,15 @@ def _rk3_stage(
                 n += ikx_m[i, j] * spec[2, i, j] + iky_m[i, j] * spec[3, i, j]
             if stage == 1:
                 x = w0[i, j]
-                y = e1[i, j] * (x + (dt / 3.0) * n)
+                out[i, j] = e1[i, j] * (x + (dt / 3.0) * n)
                 acc[i, j] = e3[i, j] * (x + (dt / 4.0) * n)
             elif stage == 2:
-                y = e2[i, j] * w0[i, j] + (2.0 * dt / 3.0) * (e1[i, j] * n)
+                out[i, j] = e2[i, j] * w0[i, j] + (2.0 * dt / 3.0) * (e1[i, j] * n)
             else:
                 y = acc[i, j] + (0.75 * dt) * (e1[i, j] * n)
+                out[i, j] = y
                 if not (math.isfinite(y.real) and math.isfinite(y.imag)):
                     finite = False
-            out[i, j] = y
-            buf[0, i, j] = u_in[i, j] * y
-            buf[1, i, j] = v_in[i, j] * y
-            if closure:
-                buf[2, i, j] = ikx_in[i, j] * y
-                buf[3, i, j] = iky_in[i, j] * y
     return finite
 
 
@@ -636,21 +633,21 @@ class TurbulenceModel:
         inputs = self._inputs
         inverse, forward = ws.inverse, ws.forward
 
-        def evaluate():  # N's spectral terms from the fields in buf (filled by the previous stage)
+        def evaluate(x):  # the spectral terms of N(x): u_hat, v_hat (grad x) -> physical products -> spectra
+            _spectral_inputs(x, *inputs, buf, closure)
             p = inverse()
             _products(p, nu_prime, closure)
             return forward(p)
 
         done = 0
         status = STATUS_OK
-        _spectral_inputs(w, inputs[0], inputs[1], inputs[2], inputs[3], buf, closure)
         # A blowing-up system may feed inf/NaN to the transforms before the stage-3 check stops it;
         # that is reported through the status, so NumPy's floating-point warnings are silenced.
         with np.errstate(all="ignore"):
             for _ in range(n_steps):
-                _rk3_stage(1, evaluate(), closure, *coefs, w, e1, e2, e3, dt, stage_w, acc, *inputs, buf)
-                _rk3_stage(2, evaluate(), closure, *coefs, w, e1, e2, e3, dt, stage_w, acc, *inputs, buf)
-                if not _rk3_stage(3, evaluate(), closure, *coefs, w, e1, e2, e3, dt, new, acc, *inputs, buf):
+                _rk3_stage(1, evaluate(w), closure, *coefs, w, e1, e2, e3, dt, stage_w, acc)
+                _rk3_stage(2, evaluate(stage_w), closure, *coefs, w, e1, e2, e3, dt, stage_w, acc)
+                if not _rk3_stage(3, evaluate(stage_w), closure, *coefs, w, e1, e2, e3, dt, new, acc):
                     status = STATUS_NONFINITE
                     break
                 w, new = new, w
