@@ -149,6 +149,7 @@ def test_reference_generator_torch_backend_matches_numpy(tmp_path):
     man_np = generate_reference(tiny, tmp_path / "np", **quiet)
     man_t = generate_reference(tiny, tmp_path / "t", backend="torch", device="cpu", **quiet)
     assert man_np["solver"].startswith("numpy/") and man_t["solver"] == "torch/cpu/float64"
+    assert man_t["command"].endswith("--backend torch --device cpu") and "--backend" not in man_np["command"]
     with np.load(tmp_path / "np" / "fhit_cpu.npz") as za, np.load(tmp_path / "t" / "fhit_cpu.npz") as zb:
         a, b = {k: za[k] for k in za.files}, {k: zb[k] for k in zb.files}
     assert a.keys() == b.keys()

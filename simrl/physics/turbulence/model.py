@@ -58,9 +58,9 @@ exactly ``-<nu' |grad omega|^2>`` on the grid (sign-definite for ``nu' >= 0``).
 
 Performance (2-core x86-64 dev machine under load, numpy 2.4, pyfftw 0.15.1, IF-RK3, one system;
 ``benchmarks/bench_turbulence.py`` has the current table): with FFTW (the default when pyfftw
-imports) a step costs ~0.23 ms at N = 64 without closure (less than pyqg's AB3 step, which does one
-evaluation instead of three) and ~0.4-0.55 ms with a non-uniform ``nu_e``, 1.7-2.6x less than with
-numpy.fft; at N = 256 the gain is 1.1-1.3x; i.e. 12 (24) real 2-D FFTs plus three fused Numba passes
+imports) a step costs 0.14-0.23 ms at N = 64 and 3.5-5 ms at N = 256 without closure (0.8-0.9x
+pyqg's AB3 step, which does one evaluation instead of three) and about twice that with a
+non-uniform ``nu_e``; 1.6-2.6x less than with numpy.fft at N = 64, 1.1-1.9x at N = 256; i.e. 12 (24) real 2-D FFTs plus three fused Numba passes
 per evaluation (transform inputs, products, RK stage; fusing the first into the last, so that the
 stage also fills the next evaluation's input, saved nothing measurable: within +-5 % at N = 64 and
 256). Each

@@ -496,7 +496,8 @@ def _write_outputs(case, out: Path, grid, stats, series, n_spin, wall, output_di
         "format_version": FORMAT_VERSION,
         "sha256": sha256_of(out),
         "bytes": out.stat().st_size,
-        "command": regenerate_command(case.name, output_dir),
+        "command": regenerate_command(case.name, output_dir)
+        + (f" --backend torch --device {solver.split('/')[1]}" if solver.startswith("torch/") else ""),
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "wall_time_s": round(wall, 1),
         "solver": solver,
