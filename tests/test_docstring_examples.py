@@ -21,6 +21,8 @@ MODULES = [
     "simrl.agents.turbulence_vec_env",
     "simrl.physics.ecology.metabolic",
     "simrl.physics.ecology.mesa_models",
+    "simrl.agents.conv_closure",
+    "simrl.physics.turbulence.torch_backend",
 ]
 
 

@@ -155,3 +155,9 @@ def threebody_page(ctx: PageContext) -> None:
         right.metric("simulated years", fmt_value("sim_time", last.get("sim_time", 0)))
         right.metric("return", f"{episode.total_return:.4g}")
         right.caption("terminated (|dE/E0| > limit)" if episode.terminated else "truncated (episode end)")
+
+
+# The other families' pages register themselves on import; imported last because they use
+# register_env_page (defined above). The sidebar lists pages in this order.
+import simrl.dashboard.turbulence_page  # noqa: E402,F401
+import simrl.dashboard.digital_twin_page  # noqa: E402,F401

@@ -44,7 +44,8 @@ def _text(at: AppTest) -> str:
 
 
 def test_pages_are_listed_with_the_env_pages_from_the_registry():
-    assert list(pages()) == ["Runs", "Learning curves", "Baselines", "ThreeBody", "Rollout"]
+    assert list(pages()) == ["Runs", "Learning curves", "Baselines", "ThreeBody", "Turbulence", "PredatorPrey",
+                            "MetabolicPathway", "Rollout"]
 
 
 def test_runs_overview_lists_every_run_and_the_broken_ones_with_their_reason(monkeypatch, dashboard_runs):
