@@ -160,3 +160,29 @@ def test_dashboard_page_shows_trajectories_objectives_and_snapshots(trained_run)
     assert table["policy"].tolist()[:2] == ["nn_controller", dt.NO_CONTROL]
     captions = [c for image in at.get("image") for c in image.captions]
     assert captions[:2] == ["nn_controller", dt.NO_CONTROL] and len(captions) == 3
+
+
+def test_evaluator_runs_the_metabolic_pathway_with_its_no_control_feed(tmp_path):
+    cfg = {
+        "seed": 0,
+        "env": {"name": "metabolic", "id": "simrl/MetabolicPathway-v0",
+                "kwargs": {"episode_steps": 500, "steps_per_action": 250},
+                "evaluation_kwargs": {"snapshot_split": "eval"},
+                "baseline_grid": [[0.25, 0.5]], "baseline_grid_seeds": 1},
+        "agent": {"name": "feeder"},
+        "evaluation": {"n_seeds": 2, "first_seed": 1000},
+    }  # fmt: skip
+
+    class Feeder:
+        def predict(self, obs, deterministic=True):
+            return np.full((len(obs), 1), 0.4, np.float32), None
+
+    result = dt.evaluate(Feeder(), cfg, tmp_path, "feeder", tmp_path / "evaluation")
+    episodes = read_episodes(tmp_path / "evaluation")
+    methods = list(dict.fromkeys(episodes["policy"]))
+    assert methods[0] == "feeder" and methods[1] == "no control (feed 1)" and methods[2].startswith(dt.BEST_CONSTANT)
+    # the objective is minus the yield, and the episodes table keeps the yield
+    np.testing.assert_allclose(episodes["objective"], -episodes["yield"])
+    assert result["objective"] == pytest.approx(-episodes.loc[episodes["policy"] == "feeder", "yield"].mean())
+    traj = dt.load_trajectories(tmp_path / "evaluation" / "trajectories.npz")
+    assert traj["state_keys"] == ["S", "P", "Q", "R", "T"] and np.isnan(traj["target"]).all()

@@ -64,7 +64,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from simrl.agents.metamodels import DTYPE, FitResult, ODEMetamodel, fit, make_metamodel
+from simrl.agents.metamodels import DTYPE, FitResult, ODEMetamodel, fit, make_metamodel, single_thread
 
 __all__ = ["ControlLaw", "MetabolicTask", "NNController", "PredatorPreyTask", "TASKS", "rollout_cost", "ste_round"]
 
@@ -238,13 +238,15 @@ class MetabolicTask:
 
     def new_accumulator(self, x0: torch.Tensor):
         zero = torch.zeros(x0.shape[0], dtype=x0.dtype)
-        return zero, zero
+        return zero, zero, None
 
     def accumulate(self, acc, model, coeffs, x, x_new, u, h):
-        """Trapezoidal product formation and the substrate fed over one RK4 step."""
+        """Trapezoidal product formation and the substrate fed over one RK4 step (the flux at the
+        step's end is carried to the next step; process noise between decisions is ignored there)."""
         j = 3 if self.product == "T" else 2  # F_O forms T, F_I forms R
-        flux = 0.5 * (model.rates(x, coeffs)[:, j] + model.rates(x_new, coeffs)[:, j])
-        return acc[0] + h * flux, acc[1] + h * u[:, 0]
+        before = model.rates(x, coeffs)[:, j] if acc[2] is None else acc[2]
+        after = model.rates(x_new, coeffs)[:, j]
+        return acc[0] + 0.5 * h * (before + after), acc[1] + h * u[:, 0], after
 
     def objective(self, acc, ticks: float) -> torch.Tensor:
         guard = self.feed_guard * self.effective_scale * ticks / self.unit
@@ -537,6 +539,13 @@ class NNController:
         # phase B: the whole network, i.e. state feedback around that constant.
         phases = [([self.law.head.bias], iters // 4), (list(self.law.parameters()), iters - iters // 4)]
         step = len(self.train_history)
+        with single_thread():  # tiny tensors: one torch thread (see metamodels.single_thread)
+            self._optimise_law(phases, n_dec, step, writer)
+        for p in self.metamodel.parameters():
+            p.requires_grad_(True)
+
+    def _optimise_law(self, phases, n_dec: int, step: int, writer: Any) -> None:
+        k, task = self.kwargs, self.task
         for params, n_iter in phases:
             opt = torch.optim.Adam(params, lr=k["learning_rate"] * (5.0 if len(params) == 1 else 1.0))
             for _ in range(n_iter):
@@ -555,8 +564,6 @@ class NNController:
                 if writer is not None:
                     writer.add_scalar("train/metamodel_objective", loss.item(), step)
                 step += 1
-        for p in self.metamodel.parameters():
-            p.requires_grad_(True)
 
     def learn(self, total_timesteps: int, callback: Any = None, progress_bar: bool = False, **_: Any) -> "NNController":
         """Collect ABM data (``total_timesteps`` env steps over all rounds), fit, train; see the module docstring."""
@@ -571,11 +578,6 @@ class NNController:
             budget = min(budget, self.kwargs["max_env_steps"])
         per_round = max(budget // (rounds * n_envs), self.kwargs["fit_horizon"] + 1)
         writer = _summary_writer(self.tensorboard_log)
-        # Thousands of operations on tensors of a few hundred numbers: torch's intra-op thread pool
-        # only adds synchronisation (measured: backward passes 5x slower with 2 threads on a busy
-        # 2-core machine), so learn on one thread and restore the caller's setting afterwards.
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
         try:
             for r in range(rounds):
                 self._collect(per_round, closed_loop=r > 0)
@@ -586,7 +588,6 @@ class NNController:
                 if self.verbose:
                     print(f"round {r}: metamodel objective {self.train_history[-1]['loss']:.4g}")
         finally:
-            torch.set_num_threads(threads)
             if writer is not None:
                 writer.close()
         return self

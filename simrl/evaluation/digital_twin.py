@@ -100,7 +100,7 @@ FAMILIES: dict[str, Family] = {
         state_keys=("S", "P", "Q", "R", "T"),
         action_labels=("substrate feed (action)",),
         # Fractions of feed_max (default 4 molecules per step): feeds 0.2 ... 4.
-        default_grid=((0.05, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 1.0),),
+        default_grid=((0.0, 0.025, 0.05, 0.125, 0.25, 0.375, 0.5, 0.75, 1.0),),
         no_control=_metabolic_no_control,
         target=lambda settings: None,
         extra_keys=("yield", "fed", "product"),

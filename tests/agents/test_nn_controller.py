@@ -220,3 +220,34 @@ def test_controller_bad_input_names_what_is_accepted(snaps, tmp_path):
     bad.write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="not an NNController"):
         NNController.load(bad)
+
+
+# ---- the metabolic pathway -----------------------------------------------------------------------
+
+
+def test_metabolic_task_objective_is_minus_the_yield_and_the_controller_runs_on_the_abm():
+    from simrl.agents.nn_controller import MetabolicTask
+    from simrl.agents.sb3_vec_env import make_sb3_vec_env
+
+    env = make_sb3_vec_env("simrl/MetabolicPathway-v0", 2, seed=0, episode_steps=1000)
+    ctrl = NNController(env, seed=0, **{**TINY, "fit_horizon": 2})
+    t = ctrl.task
+    assert isinstance(t, MetabolicTask) and t.n_decisions == 4 and t.unit == t.reference[0]
+    # A constant law: the objective is -(integral of F_O) / max(fed, guard), computed by hand here.
+    law = ControlLaw(t.n_features, 1, (4,))
+    with torch.no_grad():
+        law.head.bias.fill_(0.0)  # action 0.5 -> feed 2 molecules per step (full scale)
+    model = t.make_metamodel()
+    x0 = torch.ones(1, 5, dtype=torch.float64)
+    with torch.no_grad():
+        got = rollout_cost(law, model, t, x0, n_decisions=4, substeps=2)
+        feed = 0.5 * t.feed_max * t.effective_scale / t.unit
+        x, product, h = x0, 0.0, t.ticks_per_action / 2
+        for _ in range(8):
+            x_new = model.step(x, torch.tensor([[feed]], dtype=torch.float64), h)
+            product += 0.5 * h * float(model.rates(x)[0, 3] + model.rates(x_new)[0, 3])
+            x = x_new
+    assert float(got) == pytest.approx(-product / (feed * 8 * h), rel=1e-12)
+    ctrl.learn(total_timesteps=16)
+    actions, _ = ctrl.predict(env.reset())
+    assert actions.shape == (2, 1) and np.all((actions >= 0) & (actions <= 1))
