@@ -23,6 +23,8 @@ MODULES = [
     "simrl.physics.ecology.mesa_models",
     "simrl.agents.conv_closure",
     "simrl.physics.turbulence.torch_backend",
+    "simrl.agents.metamodels",
+    "simrl.agents.nn_controller",
 ]
 
 
