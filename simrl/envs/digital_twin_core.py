@@ -35,6 +35,16 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from simrl.envs.vector_common import (
+    check_autoreset_mode,
+    disabled_done_flags,
+    masked_info,
+    merge_reset_info,
+    record_final,
+    reset_mask,
+    vector_seeds,
+)
+
 RENDER_MODES = ("rgb_array",)
 
 #: Where the shipped snapshot sets live.
@@ -209,6 +219,83 @@ def with_stream(state: Any, seed: np.random.SeedSequence, seed_state: Callable[[
 
 
 # --------------------------------------------------------------------------------------
+# Snapshot sets of the two models, and restarting rows from them
+# --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class SnapshotSet:
+    """K stored model states, their count histories and their splits (subclassed per model)."""
+
+    states: tuple[Any, ...]
+    history: np.ndarray  # (K, T, n_counts) counts after each of the T steps that led to the states
+    splits: dict[str, tuple[int, ...]]
+    manifest: dict[str, Any]
+
+    @property
+    def params(self) -> Any:
+        return self.states[0].params
+
+
+def snapshot_cache_key(path: str | Path | None, default: Path) -> tuple[str, int, int]:
+    """``(resolved path, mtime_ns, size)`` of a snapshot file (``default`` when ``path`` is None):
+    the key of a loader's cache, so a regenerated file is read again."""
+    path = Path(path) if path is not None else default
+    try:
+        st = path.stat()
+        return (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    except OSError:
+        return (str(path), 0, 0)  # load_checked_npz raises the error naming the regeneration command
+
+
+def read_snapshot_set(set_cls: Any, path: str, default: Path, regenerate: str, generator: str,
+                      unpack: Callable[[dict[str, np.ndarray]], list[Any]]) -> Any:
+    """Load, checksum-verify and validate the snapshot set at ``path`` as a ``set_cls``.
+
+    ``unpack`` turns the stored arrays into model states; errors name ``regenerate`` for the
+    default file and ``generator(path, ...)`` (a Python call) for any other.
+    """
+    arrays, manifest = load_checked_npz(path, regenerate if Path(path) == default.resolve() else
+                                        f"{generator}({path!r}, ...)")
+    states = unpack(arrays)
+    for s in states:
+        s.validate()
+    splits = {name: tuple(int(i) for i in manifest["splits"][name]) for name in ("train", "eval")}
+    splits["all"] = tuple(range(len(states)))
+    return set_cls(tuple(states), arrays["history"].astype(np.int64), splits, manifest)
+
+
+def pick_snapshot(settings: Any, rng: np.random.Generator, chosen: Any,
+                  seed_state: Callable[[np.random.SeedSequence], np.ndarray]) -> tuple[int, Any]:
+    """The start state of one episode: ``(index in the set, state with a fresh stream)``.
+
+    The index is drawn from ``settings.split_indices`` with ``rng`` unless ``chosen`` (the
+    ``options["snapshot"]`` of reset) names it; both draws always happen, so the stream does
+    not depend on options. The state carries ``settings.params``.
+    """
+    split = settings.split_indices
+    k = int(rng.integers(len(split)))
+    seed = episode_seed(rng)
+    if chosen is not None:
+        k = check_int("options['snapshot']", chosen, 0, len(split) - 1)
+    index = split[k]
+    state = with_stream(settings.snapshot_set.states[index], seed, seed_state)
+    if state.params != settings.params:
+        state = dataclasses.replace(state, params=settings.params)
+    return index, state
+
+
+def install_restarts(batch_cls: Any, batch: Any, restarts: dict[int, Any], n_rows: int, **kwargs: Any) -> Any:
+    """The batch after restarting ``restarts``' rows: built from them on the first reset (rows
+    not reset yet get placeholder copies), otherwise :func:`rebuild_batch`."""
+    if batch is None:
+        first = next(iter(restarts.values()))
+        states = [restarts.get(i, first) for i in range(n_rows)]  # unreset rows: placeholders
+        return batch_cls.from_snapshots(states, None, **kwargs)
+    return rebuild_batch(batch_cls, batch, restarts, n_rows, **kwargs)
+
+
+# --------------------------------------------------------------------------------------
 # The batched core interface and the two Gymnasium faces
 # --------------------------------------------------------------------------------------
 
@@ -320,9 +407,7 @@ class DigitalTwinVectorEnv(VectorEnv):
                  autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP, **kwargs: Any) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
-        autoreset_mode = AutoresetMode(autoreset_mode)
-        if autoreset_mode == AutoresetMode.NEXT_STEP:
-            raise ValueError("autoreset_mode NEXT_STEP is not supported; accepted: SAME_STEP, DISABLED")
+        autoreset_mode = check_autoreset_mode(autoreset_mode)
         self.metadata = {**self.metadata, "autoreset_mode": autoreset_mode}
         self.autoreset_mode = autoreset_mode
         self.settings = self.settings_cls(**kwargs)
@@ -340,20 +425,10 @@ class DigitalTwinVectorEnv(VectorEnv):
         self._final_truncated = np.zeros(self.num_envs, dtype=bool)
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
-        if seed is None:
-            seeds: list[int | None] = [None] * self.num_envs
-        elif isinstance(seed, (int, np.integer)):
-            seeds = [int(seed) + i for i in range(self.num_envs)]
-        else:
-            seeds = list(seed)
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"reset(seed=list) needs {self.num_envs} seeds, got {len(seeds)}")
-        if seed is not None:
-            self._np_random, self._np_random_seed = seeding.np_random(seeds[0])
+        seeds = vector_seeds(self, seed)
         options = dict(options or {})
-        mask = np.asarray(options.pop("reset_mask", np.ones(self.num_envs, dtype=bool)), dtype=bool)
-        if mask.shape != (self.num_envs,):
-            raise ValueError(f"options['reset_mask'] must be a boolean array of shape ({self.num_envs},), got {mask.shape}")
+        mask = reset_mask(options, self.num_envs)
+        options.pop("reset_mask", None)  # the core sees only its own options
         rows = [int(i) for i in np.flatnonzero(mask)]
         for i in rows:  # only the sub-environments being reset are reseeded
             if seeds[i] is not None:
@@ -377,33 +452,21 @@ class DigitalTwinVectorEnv(VectorEnv):
         done = terminated | truncated
         if self.autoreset_mode == AutoresetMode.SAME_STEP:
             if done.any():
-                final_info = {k: v.copy() for k, v in info.items() if not k.startswith("_")}
-                final_info.update({f"_{k}": done.copy() for k in list(final_info)})
-                info["final_obs"] = np.where(done[:, None], obs, 0.0).astype(np.float32)
-                info["_final_obs"] = done.copy()
-                info["final_info"] = final_info
-                info["_final_info"] = done.copy()
+                record_final(info, obs, done)
                 rows = [int(i) for i in np.flatnonzero(done)]
                 core.reset_rows(rows, [self._rngs[i] for i in rows], {})
                 obs = core.observations()
-                fresh = core.batch_info()
-                for key, values in fresh.items():
-                    info[key] = np.where(done, values, info[key])
+                merge_reset_info(info, core.batch_info(), done)
         else:
-            newly = done & ~self._done
-            terminated = np.where(self._done, self._final_terminated, terminated)
-            truncated = np.where(self._done, self._final_truncated, truncated)
-            self._final_terminated |= terminated & newly
-            self._final_truncated |= truncated & newly
-            self._done |= done
+            terminated, truncated, newly = disabled_done_flags(
+                self._done, self._final_terminated, self._final_truncated, terminated, truncated
+            )
             if newly.any():
                 core.freeze_rows([int(i) for i in np.flatnonzero(newly)])
         return obs, result["reward"].astype(np.float64), terminated, truncated, info
 
     def _masked(self, info: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        info = dict(info)
-        info.update({f"_{key}": np.ones(self.num_envs, dtype=bool) for key in list(info)})
-        return info
+        return masked_info(info, self.num_envs)
 
     def render(self):
         if self.render_mode is None:

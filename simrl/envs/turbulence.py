@@ -18,6 +18,15 @@ from gymnasium.vector.utils import batch_space
 from pettingzoo import ParallelEnv
 
 from simrl.envs.turbulence_core import TurbulenceBatch, TurbulenceSettings
+from simrl.envs.vector_common import (
+    check_autoreset_mode,
+    disabled_done_flags,
+    masked_info,
+    merge_reset_info,
+    record_final,
+    reset_mask,
+    vector_seeds,
+)
 
 RENDER_MODES = ("rgb_array",)
 
@@ -391,9 +400,7 @@ class Turbulence2DGlobalVectorEnv(VectorEnv):
     ) -> None:
         if isinstance(num_envs, bool) or int(num_envs) != num_envs or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
-        autoreset_mode = AutoresetMode(autoreset_mode)
-        if autoreset_mode == AutoresetMode.NEXT_STEP:
-            raise ValueError("autoreset_mode NEXT_STEP is not supported; accepted: SAME_STEP, DISABLED")
+        autoreset_mode = check_autoreset_mode(autoreset_mode)
         self.metadata = {**self.metadata, "autoreset_mode": autoreset_mode}
         self.autoreset_mode = autoreset_mode
         self.settings = _global_settings(kwargs)
@@ -415,20 +422,9 @@ class Turbulence2DGlobalVectorEnv(VectorEnv):
         return self._core
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
-        if seed is None:
-            seeds: list[int | None] = [None] * self.num_envs
-        elif isinstance(seed, (int, np.integer)):
-            seeds = [int(seed) + i for i in range(self.num_envs)]
-        else:
-            seeds = list(seed)
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"reset(seed=list) needs {self.num_envs} seeds, got {len(seeds)}")
-        if seed is not None:
-            self._np_random, self._np_random_seed = seeding.np_random(seeds[0])
+        seeds = vector_seeds(self, seed)
         options = options or {}
-        mask = np.asarray(options.get("reset_mask", np.ones(self.num_envs, dtype=bool)), dtype=bool)
-        if mask.shape != (self.num_envs,):
-            raise ValueError(f"options['reset_mask'] must be a boolean array of shape ({self.num_envs},), got {mask.shape}")
+        mask = reset_mask(options, self.num_envs)
         index = options.get("snapshot_index")
         indices = list(index) if isinstance(index, (list, tuple, np.ndarray)) else [index] * self.num_envs
         if len(indices) != self.num_envs:
@@ -459,31 +455,20 @@ class Turbulence2DGlobalVectorEnv(VectorEnv):
         done = terminated | truncated
         if self.autoreset_mode == AutoresetMode.SAME_STEP:
             if done.any():
-                final_info = {k: v.copy() for k, v in info.items() if not k.startswith("_")}
-                final_info.update({f"_{k}": done.copy() for k in list(final_info)})
-                info["final_obs"] = np.where(done[:, None], obs, 0.0).astype(np.float32)
-                info["_final_obs"] = done.copy()
-                info["final_info"] = final_info
-                info["_final_info"] = done.copy()
+                record_final(info, obs, done)
                 for i in np.flatnonzero(done):
                     core.reset_system(int(i), self._rngs[i])
                 obs = core.global_observations()
-                fresh = self._batch_info()  # a reset sub-environment's top-level info is its reset info
-                for key in fresh:
-                    if not key.startswith("_"):
-                        info[key] = np.where(done, fresh[key], info[key])
+                merge_reset_info(info, self._batch_info(), done)
         else:
-            terminated = np.where(self._done, self._final_terminated, terminated)
-            truncated = np.where(self._done, self._final_truncated, truncated)
-            self._final_terminated |= terminated & ~self._done
-            self._final_truncated |= truncated & ~self._done
-            self._done |= done
+            # DISABLED: a sub-environment that finished earlier repeats its done flags.
+            terminated, truncated, _ = disabled_done_flags(
+                self._done, self._final_terminated, self._final_truncated, terminated, truncated
+            )
         return obs, result["reward"].astype(np.float64), terminated, truncated, info
 
     def _batch_info(self) -> dict[str, np.ndarray]:
-        info = self._core.batch_info()
-        info.update({f"_{key}": np.ones(self.num_envs, dtype=bool) for key in list(info)})
-        return info
+        return masked_info(self._core.batch_info(), self.num_envs)
 
     def render(self):
         if self.render_mode is None:
