@@ -219,6 +219,83 @@ def with_stream(state: Any, seed: np.random.SeedSequence, seed_state: Callable[[
 
 
 # --------------------------------------------------------------------------------------
+# Snapshot sets of the two models, and restarting rows from them
+# --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class SnapshotSet:
+    """K stored model states, their count histories and their splits (subclassed per model)."""
+
+    states: tuple[Any, ...]
+    history: np.ndarray  # (K, T, n_counts) counts after each of the T steps that led to the states
+    splits: dict[str, tuple[int, ...]]
+    manifest: dict[str, Any]
+
+    @property
+    def params(self) -> Any:
+        return self.states[0].params
+
+
+def snapshot_cache_key(path: str | Path | None, default: Path) -> tuple[str, int, int]:
+    """``(resolved path, mtime_ns, size)`` of a snapshot file (``default`` when ``path`` is None):
+    the key of a loader's cache, so a regenerated file is read again."""
+    path = Path(path) if path is not None else default
+    try:
+        st = path.stat()
+        return (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    except OSError:
+        return (str(path), 0, 0)  # load_checked_npz raises the error naming the regeneration command
+
+
+def read_snapshot_set(set_cls: Any, path: str, default: Path, regenerate: str, generator: str,
+                      unpack: Callable[[dict[str, np.ndarray]], list[Any]]) -> Any:
+    """Load, checksum-verify and validate the snapshot set at ``path`` as a ``set_cls``.
+
+    ``unpack`` turns the stored arrays into model states; errors name ``regenerate`` for the
+    default file and ``generator(path, ...)`` (a Python call) for any other.
+    """
+    arrays, manifest = load_checked_npz(path, regenerate if Path(path) == default.resolve() else
+                                        f"{generator}({path!r}, ...)")
+    states = unpack(arrays)
+    for s in states:
+        s.validate()
+    splits = {name: tuple(int(i) for i in manifest["splits"][name]) for name in ("train", "eval")}
+    splits["all"] = tuple(range(len(states)))
+    return set_cls(tuple(states), arrays["history"].astype(np.int64), splits, manifest)
+
+
+def pick_snapshot(settings: Any, rng: np.random.Generator, chosen: Any,
+                  seed_state: Callable[[np.random.SeedSequence], np.ndarray]) -> tuple[int, Any]:
+    """The start state of one episode: ``(index in the set, state with a fresh stream)``.
+
+    The index is drawn from ``settings.split_indices`` with ``rng`` unless ``chosen`` (the
+    ``options["snapshot"]`` of reset) names it; both draws always happen, so the stream does
+    not depend on options. The state carries ``settings.params``.
+    """
+    split = settings.split_indices
+    k = int(rng.integers(len(split)))
+    seed = episode_seed(rng)
+    if chosen is not None:
+        k = check_int("options['snapshot']", chosen, 0, len(split) - 1)
+    index = split[k]
+    state = with_stream(settings.snapshot_set.states[index], seed, seed_state)
+    if state.params != settings.params:
+        state = dataclasses.replace(state, params=settings.params)
+    return index, state
+
+
+def install_restarts(batch_cls: Any, batch: Any, restarts: dict[int, Any], n_rows: int, **kwargs: Any) -> Any:
+    """The batch after restarting ``restarts``' rows: built from them on the first reset (rows
+    not reset yet get placeholder copies), otherwise :func:`rebuild_batch`."""
+    if batch is None:
+        first = next(iter(restarts.values()))
+        states = [restarts.get(i, first) for i in range(n_rows)]  # unreset rows: placeholders
+        return batch_cls.from_snapshots(states, None, **kwargs)
+    return rebuild_batch(batch_cls, batch, restarts, n_rows, **kwargs)
+
+
+# --------------------------------------------------------------------------------------
 # The batched core interface and the two Gymnasium faces
 # --------------------------------------------------------------------------------------
 

@@ -19,15 +19,16 @@ from simrl.envs.digital_twin_core import (
     DigitalTwinCore,
     DigitalTwinEnv,
     DigitalTwinVectorEnv,
+    SnapshotSet,
     check_choice,
     check_int,
     check_real,
-    episode_seed,
-    load_checked_npz,
-    rebuild_batch,
+    install_restarts,
+    pick_snapshot,
+    read_snapshot_set,
     save_npz_atomic,
     scale_unit_actions,
-    with_stream,
+    snapshot_cache_key,
 )
 from simrl.physics.ecology import STATUS_OK, spawn_seeds
 from simrl.physics.ecology.metabolic import (
@@ -56,18 +57,8 @@ HISTORY_STEPS = 1000  # metabolite counts stored per snapshot for the trend at r
 # --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class MetabolicSnapshotSet:
+class MetabolicSnapshotSet(SnapshotSet):
     """K stored continuous-mode steady states and their last metabolite-count histories."""
-
-    states: tuple[MetabolicState, ...]
-    history: np.ndarray  # (K, HISTORY_STEPS, 5) free S, P, Q, R, T after each of the last steps
-    splits: dict[str, tuple[int, ...]]
-    manifest: dict[str, Any]
-
-    @property
-    def params(self) -> MetabolicParams:
-        return self.states[0].params
 
 
 def _pack(states: Sequence[MetabolicState]) -> dict[str, np.ndarray]:
@@ -145,26 +136,13 @@ def generate_snapshot_set(path: str | Path, params: MetabolicParams | None = Non
 
 @functools.lru_cache(maxsize=8)
 def _load_cached(path: str, mtime_ns: int, size: int) -> MetabolicSnapshotSet:
-    default = Path(path) == DEFAULT_SNAPSHOTS.resolve()
-    arrays, manifest = load_checked_npz(path, REGENERATE if default else
-                                        f"simrl.envs.metabolic.generate_snapshot_set({path!r}, ...)")
-    states = _unpack(arrays)
-    for s in states:
-        s.validate()
-    splits = {name: tuple(int(i) for i in manifest["splits"][name]) for name in ("train", "eval")}
-    splits["all"] = tuple(range(len(states)))
-    return MetabolicSnapshotSet(tuple(states), arrays["history"].astype(np.int64), splits, manifest)
+    return read_snapshot_set(MetabolicSnapshotSet, path, DEFAULT_SNAPSHOTS, REGENERATE,
+                             "simrl.envs.metabolic.generate_snapshot_set", _unpack)
 
 
 def load_snapshot_set(path: str | Path | None = None) -> MetabolicSnapshotSet:
     """The snapshot set at ``path`` (default: the shipped scale-0.1 set), checksum-verified, cached."""
-    path = Path(path) if path is not None else DEFAULT_SNAPSHOTS
-    try:
-        st = path.stat()
-        key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
-    except OSError:
-        key = (str(path), 0, 0)  # load_checked_npz raises the error naming the regeneration command
-    return _load_cached(*key)
+    return _load_cached(*snapshot_cache_key(path, DEFAULT_SNAPSHOTS))
 
 
 # --------------------------------------------------------------------------------------
@@ -263,14 +241,7 @@ class MetabolicCore(DigitalTwinCore):
         chosen = options.get("snapshot")
         restarts: dict[int, MetabolicState] = {}
         for i, rng in zip(rows, rngs):
-            k = int(rng.integers(len(s.split_indices)))  # both draws always happen
-            seed = episode_seed(rng)
-            if chosen is not None:
-                k = check_int("options['snapshot']", chosen, 0, len(s.split_indices) - 1)
-            index = s.split_indices[k]
-            state = with_stream(snap.states[index], seed, seed_state)
-            if state.params != s.params:
-                state = dataclasses.replace(state, params=s.params)
+            index, state = pick_snapshot(s, rng, chosen, seed_state)
             restarts[i] = state
             self._frozen.pop(i, None)
             hist = snap.history[index]
@@ -282,12 +253,7 @@ class MetabolicCore(DigitalTwinCore):
             self._product0[i] = state.reactions[s.reaction_index]
         if not restarts:
             return
-        if self._batch is None:
-            first = next(iter(restarts.values()))
-            states = [restarts.get(i, first) for i in range(self.num_envs)]  # unreset rows: placeholders
-            self._batch = MetabolicBatch.from_snapshots(states, None, parallel=s.parallel)
-        else:
-            self._batch = rebuild_batch(MetabolicBatch, self._batch, restarts, self.num_envs, parallel=s.parallel)
+        self._batch = install_restarts(MetabolicBatch, self._batch, restarts, self.num_envs, parallel=s.parallel)
         r = list(restarts)
         for arr in (self.elapsed, self.fed, self.product, self.yield_, self.window_yield, self.blowup):
             arr[r] = 0

@@ -18,16 +18,17 @@ from simrl.envs.digital_twin_core import (
     DigitalTwinCore,
     DigitalTwinEnv,
     DigitalTwinVectorEnv,
+    SnapshotSet,
     check_choice,
     check_int,
     check_real,
     check_triple,
-    episode_seed,
-    load_checked_npz,
-    rebuild_batch,
+    install_restarts,
+    pick_snapshot,
+    read_snapshot_set,
     save_npz_atomic,
     scale_unit_actions,
-    with_stream,
+    snapshot_cache_key,
 )
 from simrl.physics.ecology import (
     NETLOGO_BIGWORLD_STEADY_STATE,
@@ -58,18 +59,8 @@ TREND_TICKS = 100.0  # the trend is a relative change per 100 ticks
 # --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PredatorPreySnapshotSet:
+class PredatorPreySnapshotSet(SnapshotSet):
     """K stored model states (uncontrolled runs at their last tick) and their count histories."""
-
-    states: tuple[PredatorPreyState, ...]
-    history: np.ndarray  # (K, T, 3) counts after each of the T ticks that led to the states
-    splits: dict[str, tuple[int, ...]]
-    manifest: dict[str, Any]
-
-    @property
-    def params(self) -> PredatorPreyParams:
-        return self.states[0].params
 
 
 def _pack_states(states: Sequence[PredatorPreyState]) -> dict[str, np.ndarray]:
@@ -147,25 +138,13 @@ def generate_snapshot_set(path: str | Path, params: PredatorPreyParams | None = 
 
 @functools.lru_cache(maxsize=8)
 def _load_cached(path: str, mtime_ns: int, size: int) -> PredatorPreySnapshotSet:
-    arrays, manifest = load_checked_npz(path, REGENERATE if Path(path) == DEFAULT_SNAPSHOTS else
-                                        f"simrl.envs.predator_prey.generate_snapshot_set({path!r}, ...)")
-    states = _unpack_states(arrays)
-    for s in states:
-        s.validate()
-    splits = {name: tuple(int(i) for i in manifest["splits"][name]) for name in ("train", "eval")}
-    splits["all"] = tuple(range(len(states)))
-    return PredatorPreySnapshotSet(tuple(states), arrays["history"].astype(np.int64), splits, manifest)
+    return read_snapshot_set(PredatorPreySnapshotSet, path, DEFAULT_SNAPSHOTS, REGENERATE,
+                             "simrl.envs.predator_prey.generate_snapshot_set", _unpack_states)
 
 
 def load_snapshot_set(path: str | Path | None = None) -> PredatorPreySnapshotSet:
     """The snapshot set at ``path`` (default: the shipped big-world set), checksum-verified, cached."""
-    path = Path(path) if path is not None else DEFAULT_SNAPSHOTS
-    try:
-        st = path.stat()
-        key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
-    except OSError:
-        key = (str(path), 0, 0)  # load_checked_npz raises the error naming the regeneration command
-    return _load_cached(*key)
+    return _load_cached(*snapshot_cache_key(path, DEFAULT_SNAPSHOTS))
 
 
 # --------------------------------------------------------------------------------------
@@ -297,15 +276,7 @@ class PredatorPreyCore(DigitalTwinCore):
         chosen = options.get("snapshot")
         restarts: dict[int, PredatorPreyState] = {}
         for i, rng in zip(rows, rngs):
-            # Both draws always happen, so the stream does not depend on options.
-            k = int(rng.integers(len(s.split_indices)))
-            seed = episode_seed(rng)
-            if chosen is not None:
-                k = check_int("options['snapshot']", chosen, 0, len(s.split_indices) - 1)
-            index = s.split_indices[k]
-            state = with_stream(snap.states[index], seed, seed_state)
-            if state.params != s.params:
-                state = dataclasses.replace(state, params=s.params)
+            index, state = pick_snapshot(s, rng, chosen, seed_state)
             restarts[i] = state
             self._frozen.pop(i, None)
             hist = snap.history[index]
@@ -314,12 +285,7 @@ class PredatorPreyCore(DigitalTwinCore):
             self.snapshot[i] = index
         if not restarts:
             return
-        if self._batch is None:
-            first = next(iter(restarts.values()))
-            states = [restarts.get(i, first) for i in range(self.num_envs)]  # unreset rows: placeholders
-            self._batch = PredatorPreyBatch.from_snapshots(states, None, parallel=s.parallel)
-        else:
-            self._batch = rebuild_batch(PredatorPreyBatch, self._batch, restarts, self.num_envs, parallel=s.parallel)
+        self._batch = install_restarts(PredatorPreyBatch, self._batch, restarts, self.num_envs, parallel=s.parallel)
         r = list(restarts)
         for arr in (self.elapsed, self.cost_sum, self.objective, self.removal, self.removed, self.total_removed,
                     self.effort, self.distance, self.extinct, self.blowup):

@@ -3,8 +3,6 @@ yield reward, snapshots, bad input. A scale-0.05 model (22 x 22 torus) keeps it 
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
@@ -34,17 +32,6 @@ def make(snaps, **kwargs):
     return MetabolicPathwayEnv(snapshots=snaps, **kwargs)
 
 
-def rollout(env, actions, seed, options=None):
-    obs, info = env.reset(seed=seed, options=options)
-    trace = [(obs.copy(), 0.0, False, False, info)]
-    for a in actions:
-        obs, r, term, trunc, info = env.step(a)
-        trace.append((obs.copy(), r, term, trunc, info))
-        if term or trunc:
-            break
-    return trace
-
-
 def test_gymnasium_and_sb3_check_env(snaps):
     from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
@@ -55,7 +42,7 @@ def test_gymnasium_and_sb3_check_env(snaps):
     assert obs.dtype == np.float32 and obs.shape == (14,) and env.observation_space.contains(obs)
 
 
-def test_same_seed_same_actions_give_identical_whole_episodes(snaps):
+def test_same_seed_same_actions_give_identical_whole_episodes(snaps, rollout):
     actions = np.random.default_rng(3).random((12, 1)).astype(np.float32)
     a = rollout(make(snaps), actions, seed=7)
     b = rollout(make(snaps), actions, seed=7)
@@ -95,28 +82,12 @@ def test_zero_feed_is_guarded(snaps):
     assert info["yield"] == pytest.approx(info["product"] / (0.1 * SMALL.effective_scale * 1000))
 
 
-def test_vector_env_matches_single_envs_over_whole_episodes_and_autoresets(snaps):
+def test_vector_env_matches_single_envs_over_whole_episodes_and_autoresets(snaps, vector_matches_singles):
     n, steps = 3, 13  # 5-step episodes: two same-step autoresets per sub-environment
     actions = np.random.default_rng(5).random((steps, n, 1)).astype(np.float32)
     venv = MetabolicPathwayVectorEnv(num_envs=n, snapshots=snaps, episode_steps=500, steps_per_action=100)
     singles = [make(snaps, episode_steps=500) for _ in range(n)]
-    obs, _ = venv.reset(seed=40)
-    np.testing.assert_array_equal(obs, np.stack([e.reset(seed=40 + i)[0] for i, e in enumerate(singles)]))
-    autoresets = 0
-    for t in range(steps):
-        obs, rewards, term, trunc, info = venv.step(actions[t])
-        for i, env in enumerate(singles):
-            o, r, te, tr, inf = env.step(actions[t, i])
-            assert r == rewards[i] and te == term[i] and tr == trunc[i]
-            src = info["final_info"] if te or tr else info
-            assert {k: src[k][i].item() for k in inf} == inf
-            if te or tr:
-                np.testing.assert_array_equal(info["final_obs"][i], o)
-                autoresets += 1
-                o, _ = env.reset()
-                assert info["step"][i] == 0
-            np.testing.assert_array_equal(obs[i], o)
-    assert autoresets == 2 * n
+    assert vector_matches_singles(venv, singles, actions, 40, "step") == 2 * n
 
 
 def test_vector_env_disabled_autoreset_and_sb3_adapter(snaps):
@@ -155,7 +126,7 @@ def test_splits_global_state_and_render(snaps):
     assert np.array_equal(before, np.random.get_state()[1])
 
 
-def test_bad_actions_are_rejected_and_out_of_range_clipped(snaps):
+def test_bad_actions_are_rejected_and_out_of_range_clipped(snaps, rollout):
     a = rollout(make(snaps), [np.array([3.0], np.float32)] * 2, seed=4)
     b = rollout(make(snaps), [np.array([1.0], np.float32)] * 2, seed=4)
     for x, y in zip(a, b):
@@ -188,15 +159,9 @@ def test_bad_arguments_name_what_is_accepted(snaps, kwargs, match):
         make(snaps, **kwargs)
 
 
-def test_missing_or_corrupt_snapshot_files_name_the_regeneration(snaps, tmp_path):
-    with pytest.raises(FileNotFoundError, match="regenerate"):
-        make(str(tmp_path / "none.npz"))
-    bad = tmp_path / "bad.npz"
-    shutil.copy(snaps, bad)
-    shutil.copy(snaps.replace(".npz", ".json"), bad.with_suffix(".json"))
-    bad.write_bytes(bad.read_bytes()[:-7] + b"corrupt")
-    with pytest.raises(ValueError, match="regenerate"):
-        make(str(bad))
+def test_missing_or_corrupt_snapshot_files_name_the_regeneration(snaps, tmp_path,
+                                                              snapshot_errors_name_the_regeneration):
+    snapshot_errors_name_the_regeneration(make, snaps, tmp_path)
 
 
 def test_shipped_snapshots_are_the_published_continuous_steady_state():

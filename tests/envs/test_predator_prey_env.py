@@ -4,7 +4,6 @@ definition, extinction, snapshots, bad input. A 63 x 63 world (big-world densiti
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -34,17 +33,6 @@ def make(snaps, **kwargs):
     return PredatorPreyEnv(snapshots=snaps, **kwargs)
 
 
-def rollout(env, actions, seed, options=None):
-    obs, info = env.reset(seed=seed, options=options)
-    trace = [(obs.copy(), 0.0, False, False, info)]
-    for a in actions:
-        obs, r, term, trunc, info = env.step(a)
-        trace.append((obs.copy(), r, term, trunc, info))
-        if term or trunc:
-            break
-    return trace
-
-
 def test_gymnasium_and_sb3_check_env(snaps):
     from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
@@ -55,7 +43,7 @@ def test_gymnasium_and_sb3_check_env(snaps):
     assert obs.dtype == np.float32 and obs.shape == (9,) and env.observation_space.contains(obs)
 
 
-def test_same_seed_same_actions_give_identical_whole_episodes(snaps):
+def test_same_seed_same_actions_give_identical_whole_episodes(snaps, rollout):
     actions = (0.3 * np.random.default_rng(3).random((40, 2))).astype(np.float32)
     a = rollout(make(snaps, episode_ticks=200), actions, seed=7)
     b = rollout(make(snaps, episode_ticks=200), actions, seed=7)
@@ -121,28 +109,12 @@ def test_truncated_return_equals_minus_objective_over_the_episode(snaps):
     assert total == pytest.approx(-info["objective"] * 60 / 6, rel=1e-12)
 
 
-def test_vector_env_matches_single_envs_over_whole_episodes_and_autoresets(snaps):
+def test_vector_env_matches_single_envs_over_whole_episodes_and_autoresets(snaps, vector_matches_singles):
     n, steps = 3, 13  # 5-step episodes: two same-step autoresets per sub-environment
     actions = np.random.default_rng(5).random((steps, n, 2)).astype(np.float32)
     venv = PredatorPreyVectorEnv(num_envs=n, snapshots=snaps, episode_ticks=50)
     singles = [make(snaps, episode_ticks=50) for _ in range(n)]
-    obs, vinfo = venv.reset(seed=40)
-    np.testing.assert_array_equal(obs, np.stack([e.reset(seed=40 + i)[0] for i, e in enumerate(singles)]))
-    autoresets = 0
-    for t in range(steps):
-        obs, rewards, term, trunc, info = venv.step(actions[t])
-        for i, env in enumerate(singles):
-            o, r, te, tr, inf = env.step(actions[t, i])
-            assert r == rewards[i] and te == term[i] and tr == trunc[i]
-            src = info["final_info"] if te or tr else info
-            assert {k: src[k][i].item() for k in inf} == inf
-            if te or tr:
-                np.testing.assert_array_equal(info["final_obs"][i], o)
-                autoresets += 1
-                o, reset_info = env.reset()
-                assert info["snapshot"][i] == reset_info["snapshot"] and info["tick"][i] == 0
-            np.testing.assert_array_equal(obs[i], o)
-    assert autoresets == 2 * n
+    assert vector_matches_singles(venv, singles, actions, 40, "tick") == 2 * n
 
 
 def test_vector_env_disabled_autoreset_freezes_finished_rows(snaps):
@@ -215,7 +187,7 @@ def test_render_shows_the_grid_and_changes(snaps):
         make(snaps, render_mode="human")
 
 
-def test_out_of_range_actions_are_clipped_and_bad_actions_rejected(snaps):
+def test_out_of_range_actions_are_clipped_and_bad_actions_rejected(snaps, rollout):
     a = rollout(make(snaps), [np.array([2.0, -1.0], np.float32)] * 3, seed=4)
     b = rollout(make(snaps), [np.array([1.0, 0.0], np.float32)] * 3, seed=4)
     for x, y in zip(a, b):
@@ -249,17 +221,9 @@ def test_bad_arguments_name_what_is_accepted(snaps, kwargs, match):
         make(snaps, **kwargs)
 
 
-def test_missing_or_corrupt_snapshot_files_name_the_regeneration(snaps, tmp_path):
-    with pytest.raises(FileNotFoundError, match="regenerate"):
-        make(str(tmp_path / "none.npz"))
-    bad = tmp_path / "bad.npz"
-    shutil.copy(snaps, bad)
-    shutil.copy(snaps.replace(".npz", ".json"), bad.with_suffix(".json"))
-    data = bytearray(bad.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    bad.write_bytes(bytes(data))
-    with pytest.raises(ValueError, match="regenerate"):
-        make(str(bad))
+def test_missing_or_corrupt_snapshot_files_name_the_regeneration(snaps, tmp_path,
+                                                              snapshot_errors_name_the_regeneration):
+    snapshot_errors_name_the_regeneration(make, snaps, tmp_path)
 
 
 def test_shipped_big_world_snapshots_are_in_the_netlogo_steady_state():

@@ -5,6 +5,9 @@
   input; the kernel contract is in that module's docstring.
 * :mod:`simrl.physics.ecology.rng` -- explicit-state xoshiro256** streams (one per model;
   no global NumPy/Numba random state is read or written).
+* :mod:`simrl.physics.ecology.metabolic` -- the toy metabolic pathway of Fonseca et al. (2024).
+* :mod:`simrl.physics.ecology.common` -- validation, seeding, state files and the one-model
+  face shared by the model classes.
 
 Kernels never raise; they report through status codes:
 """

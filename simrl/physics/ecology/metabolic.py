@@ -98,9 +98,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
-import os
-import tempfile
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -108,6 +106,18 @@ from numba import njit, prange
 
 from simrl.physics.compile import serial_and_parallel
 from simrl.physics.ecology import STATUS_NEED_CAPACITY, STATUS_OK, STATUS_POPULATION_CAP
+from simrl.physics.ecology.common import (
+    SingleModel,
+    as_params,
+    as_seed_sequence,
+    check_real,
+    checked_snapshots,
+    is_int,
+    params_list,
+    replace_params,
+    save_npz_atomic,
+    seed_sequence_list,
+)
 from simrl.physics.ecology.rng import next_u64, randint, seed_state, uniform
 
 # --------------------------------------------------------------------------------------
@@ -513,14 +523,9 @@ _COUNT_FIELDS = ("initial_s", "initial_p", "initial_q", "initial_r", "initial_t"
 MAX_FEED = 1e6
 
 
-def _is_int(v) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _check_real(name: str, v, lo: float, hi: float, what: str = "a number") -> float:
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or not lo <= v <= hi:
-        raise ValueError(f"{name} must be {what} in [{lo}, {hi}], got {v!r}")
-    return float(v)
+# Shared with the predator-prey model (same messages); the private names stay for existing imports.
+_is_int = is_int
+_check_real = check_real
 
 
 def _round(v: float) -> int:
@@ -652,10 +657,7 @@ class MetabolicParams:
 
     def replace(self, **changes) -> "MetabolicParams":
         """A copy with some fields changed (validated)."""
-        unknown = set(changes) - {f.name for f in fields(self)}
-        if unknown:
-            raise ValueError(f"unknown parameter(s) {sorted(unknown)}; accepted: {[f.name for f in fields(self)]}")
-        return MetabolicParams(**{**asdict(self), **changes})
+        return replace_params(self, changes)
 
     def binding_table(self) -> np.ndarray:
         """(16, 5) per-step binding probabilities (fractions) of enzyme state x metabolite."""
@@ -676,25 +678,10 @@ class MetabolicParams:
 
 
 def _as_params(params) -> MetabolicParams:
-    if params is None:
-        return MetabolicParams()
-    if isinstance(params, MetabolicParams):
-        return params
-    if isinstance(params, dict):
-        unknown = set(params) - {f.name for f in fields(MetabolicParams)}
-        if unknown:
-            raise ValueError(f"unknown parameter(s) {sorted(unknown)}; accepted: "
-                             f"{[f.name for f in fields(MetabolicParams)]}")
-        return MetabolicParams(**params)
-    raise ValueError(f"params must be a MetabolicParams, a dict of its fields or None, got {type(params).__name__}")
+    return as_params(params, MetabolicParams)
 
 
-def _as_seed_sequence(seed) -> np.random.SeedSequence:
-    if isinstance(seed, np.random.SeedSequence):
-        return seed
-    if seed is None or (_is_int(seed) and seed >= 0):
-        return np.random.SeedSequence(seed)
-    raise ValueError(f"seed must be a non-negative integer, a numpy SeedSequence or None, got {seed!r}")
+_as_seed_sequence = as_seed_sequence
 
 
 # --------------------------------------------------------------------------------------
@@ -774,21 +761,11 @@ class MetabolicState:
 
     def save(self, path) -> None:
         """Write the state atomically to an ``.npz`` file (parameters stored as JSON)."""
-        path = os.fspath(path)
-        d = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=d, prefix=".metabolic-", suffix=".npz.tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez_compressed(fh, params=json.dumps(asdict(self.params)), tick=self.tick,
-                                    rng_state=self.rng_state, molecules=self.molecules, species=self.species,
-                                    enzymes=self.enzymes, enzyme_states=self.enzyme_states,
-                                    feed_carry=self.feed_carry, fed=self.fed, diluted=self.diluted,
-                                    reactions=self.reactions, status=self.status)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        save_npz_atomic(path, ".metabolic-", params=json.dumps(asdict(self.params)), tick=self.tick,
+                        rng_state=self.rng_state, molecules=self.molecules, species=self.species,
+                        enzymes=self.enzymes, enzyme_states=self.enzyme_states,
+                        feed_carry=self.feed_carry, fed=self.fed, diluted=self.diluted,
+                        reactions=self.reactions, status=self.status)
 
     @classmethod
     def load(cls, path) -> "MetabolicState":
@@ -829,14 +806,8 @@ class MetabolicBatch:
 
     def __init__(self, params, seeds: Sequence, *, parallel: bool = False):
         self.parallel = bool(parallel)
-        if isinstance(seeds, (numbers.Integral, np.random.SeedSequence)) or seeds is None:
-            raise ValueError("seeds must be a sequence with one seed per model "
-                             "(simrl.physics.ecology.spawn_seeds(seed, n) derives n seeds from one)")
-        seeds = list(seeds)
-        if not seeds:
-            raise ValueError("seeds must hold at least one seed (one per model)")
-        plist = self._params_list(params, len(seeds))
-        self.seed_sequences = [_as_seed_sequence(s) for s in seeds]
+        self.seed_sequences = seed_sequence_list(seeds, "simrl.physics.ecology.spawn_seeds")
+        plist = self._params_list(params, len(self.seed_sequences))
         inits = [p.initial_counts() for p in plist]
         n_mol = [int(c[:N_METABOLITES].sum()) for c in inits]
         n_enz = [int(c[N_METABOLITES:].sum()) for c in inits]
@@ -857,12 +828,7 @@ class MetabolicBatch:
 
     @staticmethod
     def _params_list(params, n) -> list[MetabolicParams]:
-        if params is None or isinstance(params, (MetabolicParams, dict)):
-            plist = [_as_params(params)] * n
-        else:
-            plist = [_as_params(p) for p in params]
-            if len(plist) != n:
-                raise ValueError(f"got {len(plist)} parameter sets for {n} models; pass one or one per model")
+        plist = params_list(params, n, MetabolicParams)
         if len({p.side for p in plist}) != 1:
             raise ValueError("all models of a batch must have the same side (world * sqrt(scale))")
         return plist
@@ -900,15 +866,7 @@ class MetabolicBatch:
     def from_snapshots(cls, states: Iterable[MetabolicState], seeds: Sequence | None = None, *,
                        parallel: bool = False) -> "MetabolicBatch":
         """A batch continuing the given states (exactly with ``seeds=None``; else new streams)."""
-        states = list(states)
-        if not states:
-            raise ValueError("from_snapshots needs at least one state")
-        for s in states:
-            s.validate()
-        if seeds is not None:
-            seeds = list(seeds)
-            if len(seeds) != len(states):
-                raise ValueError(f"got {len(seeds)} seeds for {len(states)} states; pass one per state or None")
+        states, seeds = checked_snapshots(states, seeds)
         self = cls.__new__(cls)
         self.parallel = bool(parallel)
         self._setup_arrays(cls._params_list([s.params for s in states], len(states)),
@@ -1094,7 +1052,7 @@ class MetabolicBatch:
         return [self.snapshot(b) for b in range(self.n_models)]
 
 
-class MetabolicModel:
+class MetabolicModel(SingleModel):
     """One toy-metabolic-pathway model (a batch of one); same methods, without the batch axis.
 
     >>> sim = MetabolicModel(MetabolicParams(scale=0.01), seed=42)
@@ -1108,18 +1066,7 @@ class MetabolicModel:
     True
     """
 
-    def __init__(self, params: MetabolicParams | dict | None = None, seed=None, *, _batch=None):
-        self._batch = _batch if _batch is not None else MetabolicBatch(params, [_as_seed_sequence(seed)])
-
-    @classmethod
-    def from_snapshot(cls, state: MetabolicState, seed=None) -> "MetabolicModel":
-        return cls(_batch=MetabolicBatch.from_snapshots([state], None if seed is None else [seed]))
-
-    def restore(self, state: MetabolicState) -> None:
-        self._batch = MetabolicBatch.from_snapshots([state])
-
-    def snapshot(self) -> MetabolicState:
-        return self._batch.snapshot(0)
+    batch_cls = MetabolicBatch
 
     def step(self, n: int = 1, feed=None) -> np.ndarray:
         """Advance ``n`` steps; return the (len(SPECIES),) counts (``feed`` as in MetabolicBatch.step)."""
@@ -1131,18 +1078,6 @@ class MetabolicModel:
 
     def counts(self) -> np.ndarray:
         return self._batch.counts()[0]
-
-    @property
-    def params(self) -> MetabolicParams:
-        return self._batch.params[0]
-
-    @property
-    def tick(self) -> int:
-        return int(self._batch._tick[0])
-
-    @property
-    def status(self) -> int:
-        return int(self._batch._status[0])
 
     @property
     def fed(self) -> int:

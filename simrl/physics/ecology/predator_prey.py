@@ -106,8 +106,8 @@ from __future__ import annotations
 
 import json
 import math
-import numbers
-from dataclasses import asdict, dataclass, fields
+import os
+from dataclasses import asdict, dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -117,6 +117,19 @@ from simrl.physics.ecology import (
     STATUS_NEED_CAPACITY,
     STATUS_OK,
     STATUS_POPULATION_CAP,
+)
+from simrl.physics.ecology.common import (
+    SingleModel,
+    as_params,
+    as_seed_sequence,
+    check_int,
+    check_real,
+    checked_snapshots,
+    is_int,
+    params_list,
+    replace_params,
+    save_npz_atomic,
+    seed_sequence_list,
 )
 from simrl.physics.ecology.rng import randint, seed_state, uniform
 from simrl.physics.compile import serial_and_parallel
@@ -433,20 +446,10 @@ init_predator_prey_serial, init_predator_prey_parallel = serial_and_parallel(_in
 # --------------------------------------------------------------------------------------
 
 
-def _is_int(v) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _check_int(name: str, v, lo: int, hi: int) -> int:
-    if not _is_int(v) or not lo <= v <= hi:
-        raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {v!r}")
-    return int(v)
-
-
-def _check_real(name: str, v, lo: float, hi: float, what: str = "a number") -> float:
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or not lo <= v <= hi:
-        raise ValueError(f"{name} must be {what} in [{lo}, {hi}], got {v!r}")
-    return float(v)
+# Shared with the metabolic model (same messages); the private names stay for existing imports.
+_is_int = is_int
+_check_int = check_int
+_check_real = check_real
 
 
 @dataclass(frozen=True)
@@ -488,32 +491,14 @@ class PredatorPreyParams:
 
     def replace(self, **changes) -> "PredatorPreyParams":
         """A copy with some fields changed (validated)."""
-        unknown = set(changes) - {f.name for f in fields(self)}
-        if unknown:
-            raise ValueError(f"unknown parameter(s) {sorted(unknown)}; accepted: {[f.name for f in fields(self)]}")
-        return PredatorPreyParams(**{**asdict(self), **changes})
+        return replace_params(self, changes)
 
 
 def _as_params(params) -> PredatorPreyParams:
-    if params is None:
-        return PredatorPreyParams()
-    if isinstance(params, PredatorPreyParams):
-        return params
-    if isinstance(params, dict):
-        unknown = set(params) - {f.name for f in fields(PredatorPreyParams)}
-        if unknown:
-            raise ValueError(f"unknown parameter(s) {sorted(unknown)}; accepted: "
-                             f"{[f.name for f in fields(PredatorPreyParams)]}")
-        return PredatorPreyParams(**params)
-    raise ValueError(f"params must be a PredatorPreyParams, a dict of its fields or None, got {type(params).__name__}")
+    return as_params(params, PredatorPreyParams)
 
 
-def _as_seed_sequence(seed) -> np.random.SeedSequence:
-    if isinstance(seed, np.random.SeedSequence):
-        return seed
-    if seed is None or (_is_int(seed) and seed >= 0):
-        return np.random.SeedSequence(seed)
-    raise ValueError(f"seed must be a non-negative integer, a numpy SeedSequence or None, got {seed!r}")
+_as_seed_sequence = as_seed_sequence
 
 
 def spawn_seeds(seed, n: int) -> list[np.random.SeedSequence]:
@@ -609,10 +594,16 @@ class PredatorPreyState:
                 raise ValueError(f"{name} energies must be >= 0 (animals with energy < 0 are dead)")
 
     def save(self, path) -> None:
-        """Write the state to an ``.npz`` file (parameters stored as JSON)."""
-        np.savez_compressed(path, params=json.dumps(asdict(self.params)), tick=self.tick,
-                            rng_state=self.rng_state, green=self.green, countdown=self.countdown,
-                            sheep=self.sheep, wolves=self.wolves, status=self.status)
+        """Write the state atomically to an ``.npz`` file (parameters stored as JSON).
+
+        As with ``np.savez_compressed``, ``.npz`` is appended to a path that lacks it.
+        """
+        path = os.fspath(path)
+        if not path.endswith(".npz"):
+            path += ".npz"
+        save_npz_atomic(path, ".predator_prey-", params=json.dumps(asdict(self.params)), tick=self.tick,
+                        rng_state=self.rng_state, green=self.green, countdown=self.countdown,
+                        sheep=self.sheep, wolves=self.wolves, status=self.status)
 
     @classmethod
     def load(cls, path) -> "PredatorPreyState":
@@ -647,14 +638,8 @@ class PredatorPreyBatch:
 
     def __init__(self, params, seeds: Sequence, *, parallel: bool = False):
         self.parallel = bool(parallel)
-        if isinstance(seeds, (numbers.Integral, np.random.SeedSequence)) or seeds is None:
-            raise ValueError("seeds must be a sequence with one seed per model "
-                             "(spawn_seeds(seed, n) derives n seeds from one)")
-        seeds = list(seeds)
-        if not seeds:
-            raise ValueError("seeds must hold at least one seed (one per model)")
-        plist = self._params_list(params, len(seeds))
-        self.seed_sequences = [_as_seed_sequence(s) for s in seeds]
+        self.seed_sequences = seed_sequence_list(seeds, "spawn_seeds")
+        plist = self._params_list(params, len(self.seed_sequences))
         self._setup_arrays(plist)
         self._rng[:] = np.stack([seed_state(ss) for ss in self.seed_sequences])
         self._n_sheep[:] = [p.initial_sheep for p in plist]
@@ -667,12 +652,7 @@ class PredatorPreyBatch:
 
     @staticmethod
     def _params_list(params, n) -> list[PredatorPreyParams]:
-        if params is None or isinstance(params, (PredatorPreyParams, dict)):
-            plist = [_as_params(params)] * n
-        else:
-            plist = [_as_params(p) for p in params]
-            if len(plist) != n:
-                raise ValueError(f"got {len(plist)} parameter sets for {n} models; pass one or one per model")
+        plist = params_list(params, n, PredatorPreyParams)
         if len({(p.width, p.height) for p in plist}) != 1:
             raise ValueError("all models of a batch must have the same width and height")
         return plist
@@ -708,15 +688,7 @@ class PredatorPreyBatch:
         continuation); with seeds (one per state) the streams are replaced, e.g. to branch
         many independent controlled runs from one warm-started steady state.
         """
-        states = list(states)
-        if not states:
-            raise ValueError("from_snapshots needs at least one state")
-        for s in states:
-            s.validate()
-        if seeds is not None:
-            seeds = list(seeds)
-            if len(seeds) != len(states):
-                raise ValueError(f"got {len(seeds)} seeds for {len(states)} states; pass one per state or None")
+        states, seeds = checked_snapshots(states, seeds)
         self = cls.__new__(cls)
         self.parallel = bool(parallel)
         self._setup_arrays(cls._params_list([s.params for s in states], len(states)))
@@ -837,7 +809,7 @@ class PredatorPreyBatch:
         return [self.snapshot(b) for b in range(self.n_models)]
 
 
-class PredatorPreyModel:
+class PredatorPreyModel(SingleModel):
     """One NetLogo-faithful sheep-wolves-grass model (a batch of one).
 
     >>> sim = PredatorPreyModel(PredatorPreyParams(width=51, height=51, initial_sheep=100,
@@ -851,20 +823,7 @@ class PredatorPreyModel:
     True
     """
 
-    def __init__(self, params: PredatorPreyParams | dict | None = None, seed=None, *, _batch=None):
-        self._batch = _batch if _batch is not None else PredatorPreyBatch(params, [_as_seed_sequence(seed)])
-
-    @classmethod
-    def from_snapshot(cls, state: PredatorPreyState, seed=None) -> "PredatorPreyModel":
-        """A model continuing ``state`` (exactly, or with a fresh stream from ``seed``)."""
-        return cls(_batch=PredatorPreyBatch.from_snapshots([state], None if seed is None else [seed]))
-
-    def restore(self, state: PredatorPreyState) -> None:
-        """Replace the whole state (parameters, tick, random stream, grass, animals) by ``state``."""
-        self._batch = PredatorPreyBatch.from_snapshots([state])
-
-    def snapshot(self) -> PredatorPreyState:
-        return self._batch.snapshot(0)
+    batch_cls = PredatorPreyBatch
 
     def step(self, n: int = 1, removal=(0.0, 0.0)) -> np.ndarray:
         """Advance ``n`` ticks; return the (n, 3) counts (grass, sheep, wolves) after each tick.
@@ -881,21 +840,9 @@ class PredatorPreyModel:
         return self._batch.step(n, r)[0]
 
     @property
-    def params(self) -> PredatorPreyParams:
-        return self._batch.params[0]
-
-    @property
     def seed_sequence(self) -> np.random.SeedSequence | None:
         """The seed of the current random stream (None after restoring a stored stream)."""
         return self._batch.seed_sequences[0]
-
-    @property
-    def tick(self) -> int:
-        return int(self._batch._tick[0])
-
-    @property
-    def status(self) -> int:
-        return int(self._batch._status[0])
 
     @property
     def counts(self) -> np.ndarray:
