@@ -31,6 +31,19 @@ class PageContext:
         frame = self.runs if frame is None else frame
         return frame[frame["status"] != runs_mod.STATUS_BROKEN]
 
+    def usable_runs_of_env(self, env_id: str, title: str) -> pd.DataFrame | None:
+        """The usable runs of ``env_id`` after listing its problem runs; None (with a note) when there are none.
+
+        ``title`` names the environment in the note, e.g. ``"Turbulence"``.
+        """
+        frame = self.runs_of_env(env_id)
+        show_problem_runs(frame)
+        usable = self.usable(frame)
+        if usable.empty:
+            st.info(f"No usable {title} runs under {', '.join(self.roots)} (with the current filters).")
+            return None
+        return usable
+
 
 @contextlib.contextmanager
 def guard(what: str) -> Iterator[None]:

@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from simrl.dashboard.components import PageContext, guard, run_selector, show_problem_runs
+from simrl.dashboard.components import PageContext, guard, run_selector
 from simrl.dashboard.env_pages import register_env_page
 
 _COLOURS = ["#d62728", "#7f7f7f", "#1f77b4", "#2ca02c", "#9467bd", "#8c564b"]
@@ -76,11 +76,8 @@ def digital_twin_page(ctx: PageContext, env_id: str, title: str) -> None:
     st.caption("Every method played one episode per held-out seed on the agent-based model itself. "
                "Objective: the environment's mean per-tick cost (distance to the target plus effort), lower is "
                "better; interval: 95 % bootstrap over seeds. Bands: 10-90 % of the seeds.")  # fmt: skip
-    frame = ctx.runs_of_env(env_id)
-    show_problem_runs(frame)
-    usable = ctx.usable(frame)
-    if usable.empty:
-        st.info(f"No usable {title} runs under {', '.join(ctx.roots)} (with the current filters).")
+    usable = ctx.usable_runs_of_env(env_id, title)
+    if usable is None:
         return
     row = run_selector(usable, key=f"dt_run_{env_id}")
     if row is None:

@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from simrl.dashboard.components import PageContext, guard, run_selector, show_problem_runs
+from simrl.dashboard.components import PageContext, guard, run_selector
 from simrl.dashboard.env_pages import register_env_page
 
 ENV_ID = "simrl/Turbulence2D-v0"
@@ -118,11 +118,8 @@ def turbulence_page(ctx: PageContext) -> None:
         "Long LES runs from held-out filtered-DNS fields for the trained closure and the classical ones "
         "(no closure, static and dynamic Smagorinsky and Leith): enstrophy spectra, vorticity PDFs and fields."
     )
-    frame = ctx.runs_of_env(ENV_ID)
-    show_problem_runs(frame)
-    usable = ctx.usable(frame)
-    if usable.empty:
-        st.info(f"No usable Turbulence runs under {', '.join(ctx.roots)} (with the current filters).")
+    usable = ctx.usable_runs_of_env(ENV_ID, "Turbulence")
+    if usable is None:
         return
     evaluated = usable[[bool(evaluation_folders(p)) for p in usable["path"]]]
     if evaluated.empty:

@@ -50,6 +50,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from simrl.evaluation.aggregate import interval_estimates
+from simrl.evaluation.report import _csv as report_csv  # one CSV writer for every evaluation
 from simrl.evaluation.report import atomic_write_text, write_evaluation
 from simrl.evaluation.rollout import EpisodeRecord
 
@@ -310,7 +311,7 @@ def evaluate(model: Any | None, cfg: Mapping[str, Any], run_dir: str | Path, nam
     }  # fmt: skip
     files: dict[str, str | bytes] = {
         "summary.json": json.dumps(payload, indent=2, default=_json_default) + "\n",
-        "summary.csv": _csv(summary),
+        "summary.csv": report_csv(summary, list(summary[0])),
         "trajectories.png": plot_trajectories(rollouts, fam, target),
         "trajectories.npz": trajectories_npz(rollouts, fam, target, int(getattr(settings, "ticks_per_action", 1))),
     }
@@ -460,16 +461,6 @@ def plot_trajectories(rollouts: Mapping[str, Rollout], fam: Family, target: Mapp
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    return buf.getvalue()
-
-
-def _csv(rows: Sequence[Mapping[str, Any]]) -> str:
-    import csv
-
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
     return buf.getvalue()
 
 

@@ -487,6 +487,17 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
+def _finish_lines(fig, ax, xlabel: str, ylabel: str, title: str) -> bytes:
+    """Labels, log grid and legend of a one-panel line plot (spectra, PDFs); the figure as PNG bytes."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
 def _style(i: int, policy: str, trained: str | None) -> dict[str, Any]:
     if policy == trained:
         return {"color": "tab:red", "lw": 2.4, "zorder": 5}
@@ -505,13 +516,7 @@ def plot_spectra(arrays: Mapping[str, np.ndarray], trained: str | None = None) -
         spec = arrays["mean_spectra"][i]
         if np.isfinite(spec[sel]).any():
             ax.loglog(k[sel], np.where(spec[sel] > 0, spec[sel], np.nan), label=str(policy), **_style(i, str(policy), trained))
-    ax.set_xlabel("wavenumber k")
-    ax.set_ylabel("enstrophy spectrum Z(k)")
-    ax.set_title("Time-mean enstrophy spectra of the long LES runs")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return _png(fig)
+    return _finish_lines(fig, ax, "wavenumber k", "enstrophy spectrum Z(k)", "Time-mean enstrophy spectra of the long LES runs")
 
 
 def plot_pdfs(arrays: Mapping[str, np.ndarray], trained: str | None = None) -> bytes:
@@ -525,13 +530,7 @@ def plot_pdfs(arrays: Mapping[str, np.ndarray], trained: str | None = None) -> b
         p = arrays["pdfs"][i]
         if np.isfinite(p).any() and (p > 0).any():
             ax.semilogy(x, np.where(p > 0, p, np.nan), label=str(policy), **_style(i, str(policy), trained))
-    ax.set_xlabel(r"$\omega / \sigma_{\omega,\mathrm{DNS}}$")
-    ax.set_ylabel("PDF")
-    ax.set_title("Vorticity PDFs of the long LES runs")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return _png(fig)
+    return _finish_lines(fig, ax, r"$\omega / \sigma_{\omega,\mathrm{DNS}}$", "PDF", "Vorticity PDFs of the long LES runs")
 
 
 def plot_fields(arrays: Mapping[str, np.ndarray]) -> bytes:
