@@ -237,6 +237,13 @@ class SnapshotSet:
         return self.states[0].params
 
 
+def snapshot_splits(count: int, eval_count: int | None) -> dict[str, list[int]]:
+    """The ``"train"``/``"eval"`` splits of ``count`` stored states: the last ``eval_count``
+    (default a quarter, at least 1; at most ``count - 1``) are held out for evaluation."""
+    eval_count = max(1, count // 4) if eval_count is None else check_int("eval_count", eval_count, 1, count - 1)
+    return {"train": list(range(count - eval_count)), "eval": list(range(count - eval_count, count))}
+
+
 def snapshot_cache_key(path: str | Path | None, default: Path) -> tuple[str, int, int]:
     """``(resolved path, mtime_ns, size)`` of a snapshot file (``default`` when ``path`` is None):
     the key of a loader's cache, so a regenerated file is read again."""

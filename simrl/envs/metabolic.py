@@ -29,6 +29,7 @@ from simrl.envs.digital_twin_core import (
     save_npz_atomic,
     scale_unit_actions,
     snapshot_cache_key,
+    snapshot_splits,
 )
 from simrl.physics.ecology import STATUS_OK, spawn_seeds
 from simrl.physics.ecology.metabolic import (
@@ -109,7 +110,7 @@ def generate_snapshot_set(path: str | Path, params: MetabolicParams | None = Non
         raise ValueError("snapshots are continuous-mode steady states: use MetabolicParams(mode='continuous')")
     count = check_int("count", count, 2)
     steps = check_int("steps", steps, 1)
-    eval_count = max(1, count // 4) if eval_count is None else check_int("eval_count", eval_count, 1, count - 1)
+    splits = snapshot_splits(count, eval_count)
     batch = MetabolicBatch(params, spawn_seeds(seed, count), parallel=parallel)
     tail = min(steps, HISTORY_STEPS)
     if steps > tail:
@@ -126,7 +127,7 @@ def generate_snapshot_set(path: str | Path, params: MetabolicParams | None = Non
         "count": count,
         "steps": steps,
         "seed": seed,
-        "splits": {"train": list(range(count - eval_count)), "eval": list(range(count - eval_count, count))},
+        "splits": splits,
         "mean_metabolites_last_steps_full_scale": (history.reshape(-1, N_METABOLITES).mean(axis=0)
                                                    / params.effective_scale).tolist(),
         "command": f"{REGENERATE} --count {count} --steps {steps} --seed {seed} --scale {params.scale}",

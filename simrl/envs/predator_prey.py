@@ -29,6 +29,7 @@ from simrl.envs.digital_twin_core import (
     save_npz_atomic,
     scale_unit_actions,
     snapshot_cache_key,
+    snapshot_splits,
 )
 from simrl.physics.ecology import (
     NETLOGO_BIGWORLD_STEADY_STATE,
@@ -114,7 +115,7 @@ def generate_snapshot_set(path: str | Path, params: PredatorPreyParams | None = 
     params = params or PredatorPreyParams()
     count = check_int("count", count, 2)
     ticks = check_int("ticks", ticks, 1)
-    eval_count = max(1, count // 4) if eval_count is None else check_int("eval_count", eval_count, 1, count - 1)
+    splits = snapshot_splits(count, eval_count)
     batch = PredatorPreyBatch(params, spawn_seeds(seed, count), parallel=parallel)
     history = batch.step(ticks)
     if (batch.status != STATUS_OK).any():
@@ -128,7 +129,7 @@ def generate_snapshot_set(path: str | Path, params: PredatorPreyParams | None = 
         "count": count,
         "ticks": ticks,
         "seed": seed,
-        "splits": {"train": list(range(count - eval_count)), "eval": list(range(count - eval_count, count))},
+        "splits": splits,
         "final_counts": [s.counts.tolist() for s in states],
         "mean_counts_second_half": history[:, ticks // 2:].reshape(-1, 3).mean(axis=0).tolist(),
         "command": f"{REGENERATE} --count {count} --ticks {ticks} --seed {seed}",
