@@ -165,3 +165,26 @@ class SingleModel:
     @property
     def status(self) -> int:
         return int(self._batch._status[0])
+
+
+class BatchBase:
+    """Accessors common to the batch classes, which keep per-model ``_rng`` (B, 4), ``_tick``
+    and ``_status`` (B,) arrays and implement ``snapshot(b)``."""
+
+    @property
+    def n_models(self) -> int:
+        return self._rng.shape[0]  # type: ignore[attr-defined]
+
+    @property
+    def tick(self) -> np.ndarray:
+        """(B,) steps (ticks) done since setup."""
+        return self._tick.copy()  # type: ignore[attr-defined]
+
+    @property
+    def status(self) -> np.ndarray:
+        """(B,) status of the last step call (``STATUS_OK`` = 0, or ``STATUS_POPULATION_CAP``)."""
+        return self._status.copy()  # type: ignore[attr-defined]
+
+    def snapshots(self) -> list[Any]:
+        """Deep copies of every model's full state."""
+        return [self.snapshot(b) for b in range(self.n_models)]  # type: ignore[attr-defined]

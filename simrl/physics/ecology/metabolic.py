@@ -107,6 +107,7 @@ from numba import njit, prange
 from simrl.physics.compile import serial_and_parallel
 from simrl.physics.ecology import STATUS_NEED_CAPACITY, STATUS_OK, STATUS_POPULATION_CAP
 from simrl.physics.ecology.common import (
+    BatchBase,
     SingleModel,
     as_params,
     as_seed_sequence,
@@ -790,7 +791,7 @@ def _check_steps(n) -> int:
     return int(n)
 
 
-class MetabolicBatch:
+class MetabolicBatch(BatchBase):
     """B independent metabolic-pathway models of the same size, advanced together by one kernel.
 
     >>> batch = MetabolicBatch(MetabolicParams(scale=0.01), seeds=[1, 2, 3])
@@ -957,10 +958,6 @@ class MetabolicBatch:
 
     # ---- stepping -----------------------------------------------------------------------
 
-    @property
-    def n_models(self) -> int:
-        return self._rng.shape[0]
-
     def _advance(self, n: int, feed, every: int) -> np.ndarray:
         f = self._feed_array(feed)
         m = n // every if every > 0 else 0
@@ -1006,16 +1003,6 @@ class MetabolicBatch:
         return self._counts.copy()
 
     @property
-    def tick(self) -> np.ndarray:
-        """(B,) steps done since setup."""
-        return self._tick.copy()
-
-    @property
-    def status(self) -> np.ndarray:
-        """(B,) status of the last step call (``STATUS_OK`` = 0, or ``STATUS_POPULATION_CAP``)."""
-        return self._status.copy()
-
-    @property
     def fed(self) -> np.ndarray:
         """(B,) S molecules fed since setup (cumulative, scaled model)."""
         return self._fed.copy()
@@ -1047,9 +1034,6 @@ class MetabolicBatch:
         return MetabolicState(self.params[b], int(self._tick[b]), self._rng[b].copy(), mol, sp, enz, st,
                               float(self._carry[b]), int(self._fed[b]), self._diluted[b].copy(),
                               self._reactions[b].copy(), int(self._status[b]))
-
-    def snapshots(self) -> list[MetabolicState]:
-        return [self.snapshot(b) for b in range(self.n_models)]
 
 
 class MetabolicModel(SingleModel):

@@ -119,6 +119,7 @@ from simrl.physics.ecology import (
     STATUS_POPULATION_CAP,
 )
 from simrl.physics.ecology.common import (
+    BatchBase,
     SingleModel,
     as_params,
     as_seed_sequence,
@@ -621,7 +622,7 @@ class PredatorPreyState:
 # --------------------------------------------------------------------------------------
 
 
-class PredatorPreyBatch:
+class PredatorPreyBatch(BatchBase):
     """B independent sheep-wolves-grass models on the same world size, advanced together.
 
     >>> batch = PredatorPreyBatch(PredatorPreyParams(width=31, height=31, initial_sheep=40,
@@ -729,10 +730,6 @@ class PredatorPreyBatch:
 
     # ---- stepping -----------------------------------------------------------------------
 
-    @property
-    def n_models(self) -> int:
-        return self._rng.shape[0]
-
     def step(self, n: int = 1, removal=(0.0, 0.0)) -> np.ndarray:
         """Advance every model by ``n`` ticks; return the (B, n, 3) counts (grass, sheep, wolves).
 
@@ -759,16 +756,6 @@ class PredatorPreyBatch:
         return counts
 
     # ---- observation --------------------------------------------------------------------
-
-    @property
-    def tick(self) -> np.ndarray:
-        """(B,) ticks done since setup."""
-        return self._tick.copy()
-
-    @property
-    def status(self) -> np.ndarray:
-        """(B,) status of the last step (``STATUS_OK`` or ``STATUS_POPULATION_CAP``)."""
-        return self._status.copy()
 
     @property
     def counts(self) -> np.ndarray:
@@ -804,9 +791,6 @@ class PredatorPreyBatch:
             green=self.green(b), countdown=self.countdown(b),
             sheep=self._sheep[b, :, : self._n_sheep[b]].copy(),
             wolves=self._wolves[b, :, : self._n_wolves[b]].copy(), status=int(self._status[b]))
-
-    def snapshots(self) -> list[PredatorPreyState]:
-        return [self.snapshot(b) for b in range(self.n_models)]
 
 
 class PredatorPreyModel(SingleModel):
