@@ -35,15 +35,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from simrl.envs.vector_common import (
-    check_autoreset_mode,
-    disabled_done_flags,
-    masked_info,
-    merge_reset_info,
-    record_final,
-    reset_mask,
-    vector_seeds,
-)
+from simrl.envs.vector_common import apply_autoreset, check_autoreset_mode, masked_info, reset_mask, vector_seeds
 
 RENDER_MODES = ("rgb_array",)
 
@@ -456,20 +448,12 @@ class DigitalTwinVectorEnv(VectorEnv):
         terminated, truncated = result["terminated"], result["truncated"]
         obs = core.observations()
         info = self._masked(result["info"])
-        done = terminated | truncated
-        if self.autoreset_mode == AutoresetMode.SAME_STEP:
-            if done.any():
-                record_final(info, obs, done)
-                rows = [int(i) for i in np.flatnonzero(done)]
-                core.reset_rows(rows, [self._rngs[i] for i in rows], {})
-                obs = core.observations()
-                merge_reset_info(info, core.batch_info(), done)
-        else:
-            terminated, truncated, newly = disabled_done_flags(
-                self._done, self._final_terminated, self._final_truncated, terminated, truncated
-            )
-            if newly.any():
-                core.freeze_rows([int(i) for i in np.flatnonzero(newly)])
+        obs, terminated, truncated, newly = apply_autoreset(
+            self, obs, info, terminated, truncated,
+            lambda rows: core.reset_rows(rows, [self._rngs[i] for i in rows], {}), core.observations, core.batch_info,
+        )  # fmt: skip
+        if newly.any():  # DISABLED: finished rows stop advancing
+            core.freeze_rows([int(i) for i in np.flatnonzero(newly)])
         return obs, result["reward"].astype(np.float64), terminated, truncated, info
 
     def _masked(self, info: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

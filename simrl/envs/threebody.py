@@ -13,15 +13,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from simrl.envs.threebody_core import ThreeBodyBatch, ThreeBodySettings
-from simrl.envs.vector_common import (
-    check_autoreset_mode,
-    disabled_done_flags,
-    masked_info,
-    merge_reset_info,
-    record_final,
-    reset_mask,
-    vector_seeds,
-)
+from simrl.envs.vector_common import apply_autoreset, check_autoreset_mode, masked_info, reset_mask, vector_seeds
 from simrl.physics.nbody.integrators import integrator_spec
 from simrl.physics.nbody.units import PAPER_UNITS
 
@@ -284,20 +276,15 @@ class ThreeBodyVectorEnv(VectorEnv):
         info["wall_time"] = result["wall_time"]
         info["blowup"] = result["blowup"]
         info["integrator_status"] = result["status"]
-        done = terminated | truncated
-        if self.autoreset_mode == AutoresetMode.SAME_STEP:
-            if done.any():
-                record_final(info, obs, done)
-                for i in np.flatnonzero(done):
-                    batch.reset_system(int(i), self._rngs[i])
-                obs = batch.observations()
-                merge_reset_info(info, self._batch_info(), done)
-        else:
-            # DISABLED: a sub-environment that finished earlier repeats its done flags.
-            terminated, truncated, _ = disabled_done_flags(
-                self._done, self._final_terminated, self._final_truncated, terminated, truncated
-            )
+        obs, terminated, truncated, _ = apply_autoreset(
+            self, obs, info, terminated, truncated, self._reset_rows, batch.observations, self._batch_info
+        )
         return obs, result["reward"].astype(np.float64), terminated, truncated, info
+
+    def _reset_rows(self, rows: list[int]) -> None:
+        """SAME_STEP autoreset of the finished sub-environments (each continues its own generator)."""
+        for i in rows:
+            self._batch.reset_system(i, self._rngs[i])
 
     def _batch_info(self) -> dict[str, np.ndarray]:
         return masked_info(self._batch.batch_info(), self.num_envs)

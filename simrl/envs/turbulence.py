@@ -18,15 +18,7 @@ from gymnasium.vector.utils import batch_space
 from pettingzoo import ParallelEnv
 
 from simrl.envs.turbulence_core import TurbulenceBatch, TurbulenceSettings
-from simrl.envs.vector_common import (
-    check_autoreset_mode,
-    disabled_done_flags,
-    masked_info,
-    merge_reset_info,
-    record_final,
-    reset_mask,
-    vector_seeds,
-)
+from simrl.envs.vector_common import apply_autoreset, check_autoreset_mode, masked_info, reset_mask, vector_seeds
 
 RENDER_MODES = ("rgb_array",)
 
@@ -452,20 +444,15 @@ class Turbulence2DGlobalVectorEnv(VectorEnv):
         terminated, truncated = result["terminated"], result["truncated"]
         obs = core.global_observations()
         info = self._batch_info()
-        done = terminated | truncated
-        if self.autoreset_mode == AutoresetMode.SAME_STEP:
-            if done.any():
-                record_final(info, obs, done)
-                for i in np.flatnonzero(done):
-                    core.reset_system(int(i), self._rngs[i])
-                obs = core.global_observations()
-                merge_reset_info(info, self._batch_info(), done)
-        else:
-            # DISABLED: a sub-environment that finished earlier repeats its done flags.
-            terminated, truncated, _ = disabled_done_flags(
-                self._done, self._final_terminated, self._final_truncated, terminated, truncated
-            )
+        obs, terminated, truncated, _ = apply_autoreset(
+            self, obs, info, terminated, truncated, self._reset_rows, core.global_observations, self._batch_info
+        )
         return obs, result["reward"].astype(np.float64), terminated, truncated, info
+
+    def _reset_rows(self, rows: list[int]) -> None:
+        """SAME_STEP autoreset of the finished sub-environments (each continues its own generator)."""
+        for i in rows:
+            self._core.reset_system(i, self._rngs[i])
 
     def _batch_info(self) -> dict[str, np.ndarray]:
         return masked_info(self._core.batch_info(), self.num_envs)

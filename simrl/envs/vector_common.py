@@ -11,7 +11,7 @@ finished copy stays frozen and repeats its done flags until the caller resets it
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 from gymnasium.utils import seeding
@@ -98,3 +98,36 @@ def disabled_done_flags(
     final_truncated |= truncated & newly
     done |= newly
     return terminated, truncated, newly
+
+
+def apply_autoreset(
+    env: VectorEnv,
+    obs: np.ndarray,
+    info: dict[str, Any],
+    terminated: np.ndarray,
+    truncated: np.ndarray,
+    reset_rows: Callable[[list[int]], None],
+    observe: Callable[[], np.ndarray],
+    fresh_info: Callable[[], Mapping[str, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Apply ``env.autoreset_mode`` after one batched step; returns ``(obs, terminated, truncated, newly_frozen)``.
+
+    ``SAME_STEP``: the finished copies' last observation/info are recorded (:func:`record_final`), then
+    ``reset_rows(rows)`` resets them, ``observe()`` gives the new batched observation and ``fresh_info()``
+    their reset info (:func:`merge_reset_info`); ``newly_frozen`` is all false. ``DISABLED``: the flags of
+    copies finished earlier are repeated from ``env._done`` / ``env._final_terminated`` /
+    ``env._final_truncated`` (updated in place, :func:`disabled_done_flags`); ``newly_frozen`` marks the
+    copies that finished at this step.
+    """
+    done = terminated | truncated
+    if env.autoreset_mode == AutoresetMode.SAME_STEP:
+        if done.any():
+            record_final(info, obs, done)
+            reset_rows([int(i) for i in np.flatnonzero(done)])
+            obs = observe()
+            merge_reset_info(info, fresh_info(), done)
+        return obs, terminated, truncated, np.zeros_like(done)
+    terminated, truncated, newly = disabled_done_flags(
+        env._done, env._final_terminated, env._final_truncated, terminated, truncated
+    )
+    return obs, terminated, truncated, newly
