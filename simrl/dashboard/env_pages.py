@@ -31,7 +31,6 @@ from simrl.dashboard.components import (
     guard,
     load_episodes,
     run_selector,
-    show_problem_runs,
 )
 
 
@@ -86,11 +85,8 @@ def threebody_page(ctx: PageContext) -> None:
         "Each trained policy and each fixed step parameter played one held-out episode per seed; "
         "lower left is better. Error bars: 95% bootstrap CIs over training seeds and episodes."
     )
-    frame = ctx.runs_of_env(env_id)
-    show_problem_runs(frame)
-    usable = ctx.usable(frame)
-    if usable.empty:
-        st.info(f"No usable ThreeBody runs under {', '.join(ctx.roots)} (with the current filters).")
+    usable = ctx.usable_runs_of_env(env_id, "ThreeBody")
+    if usable is None:
         return
     keys = env_keys(usable, env_id)
     cost_key, error_key = keys["cost_key"] or "total_force_evaluations", keys["error_key"] or "energy_error"

@@ -50,7 +50,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from simrl.evaluation.aggregate import interval_estimates
-from simrl.evaluation.report import _csv as report_csv  # one CSV writer for every evaluation
+from simrl.evaluation.report import csv_text as report_csv  # one CSV writer for every evaluation
 from simrl.evaluation.report import atomic_write_text, write_evaluation
 from simrl.evaluation.rollout import EpisodeRecord
 

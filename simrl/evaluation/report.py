@@ -278,7 +278,7 @@ def write_results(
     summary_rows = [{**asdict(s), "dominated_by": ";".join(s.dominated_by)} for s in summaries]
     payload = {"run": asdict(identity), "summaries": [asdict(s) for s in summaries], **(extra or {})}
     files: dict[str, str | bytes] = {
-        "summary.csv": _csv(summary_rows, list(summary_rows[0]) if summary_rows else []),
+        "summary.csv": csv_text(summary_rows, list(summary_rows[0]) if summary_rows else []),
         "summary.json": json.dumps(payload, indent=2, default=_json_default),
         "front.png": plot_front(summaries, cost_label, error_label),
     }
@@ -342,7 +342,8 @@ def plot_front(summaries: Sequence[PolicySummary], cost_label: str, error_label:
     return buf.getvalue()
 
 
-def _csv(rows: Sequence[dict[str, Any]], fieldnames: list[str]) -> str:
+def csv_text(rows: Sequence[dict[str, Any]], fieldnames: list[str]) -> str:
+    """``rows`` as CSV text with the header ``fieldnames`` (the summary files of every evaluation)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fieldnames)
     writer.writeheader()
