@@ -264,6 +264,18 @@ def read_snapshot_set(set_cls: Any, path: str, default: Path, regenerate: str, g
     return set_cls(tuple(states), arrays["history"].astype(np.int64), splits, manifest)
 
 
+def params_from_snapshots(params: Any, base: Any) -> Any:
+    """An environment's model parameters: the snapshot set's ``base`` when ``params`` is None,
+    ``base`` with the changes of a dict, or a parameter object of ``base``'s class as given."""
+    if params is None:
+        return base
+    if isinstance(params, dict):
+        return base.replace(**params)
+    if not isinstance(params, type(base)):
+        raise ValueError(f"params must be a {type(base).__name__}, a dict of its fields or None, got {params!r}")
+    return params
+
+
 def pick_snapshot(settings: Any, rng: np.random.Generator, chosen: Any,
                   seed_state: Callable[[np.random.SeedSequence], np.ndarray]) -> tuple[int, Any]:
     """The start state of one episode: ``(index in the set, state with a fresh stream)``.

@@ -24,6 +24,7 @@ from simrl.envs.digital_twin_core import (
     check_int,
     check_real,
     install_restarts,
+    params_from_snapshots,
     pick_snapshot,
     read_snapshot_set,
     save_npz_atomic,
@@ -177,12 +178,7 @@ class MetabolicSettings:
         check_choice("snapshot_split", self.snapshot_split, SNAPSHOT_SPLITS)
         self.snapshot_set = load_snapshot_set(self.snapshots)
         base = self.snapshot_set.params
-        if self.params is None:
-            self.params = base
-        elif isinstance(self.params, dict):
-            self.params = base.replace(**self.params)
-        elif not isinstance(self.params, MetabolicParams):
-            raise ValueError(f"params must be a MetabolicParams, a dict of its fields or None, got {self.params!r}")
+        self.params = params_from_snapshots(self.params, base)
         if self.params.mode != "continuous":
             raise ValueError("the feed is the action: params.mode must be 'continuous'; accepted: 'continuous'")
         if self.params.side != base.side:

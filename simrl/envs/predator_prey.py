@@ -24,6 +24,7 @@ from simrl.envs.digital_twin_core import (
     check_real,
     check_triple,
     install_restarts,
+    params_from_snapshots,
     pick_snapshot,
     read_snapshot_set,
     save_npz_atomic,
@@ -187,12 +188,7 @@ class PredatorPreySettings:
         check_choice("snapshot_split", self.snapshot_split, SNAPSHOT_SPLITS)
         self.snapshot_set = load_snapshot_set(self.snapshots)
         base = self.snapshot_set.params
-        if self.params is None:
-            self.params = base
-        elif isinstance(self.params, dict):
-            self.params = base.replace(**self.params)
-        elif not isinstance(self.params, PredatorPreyParams):
-            raise ValueError(f"params must be a PredatorPreyParams, a dict of its fields or None, got {self.params!r}")
+        self.params = params_from_snapshots(self.params, base)
         if (self.params.width, self.params.height) != (base.width, base.height):
             raise ValueError(f"params world {self.params.width}x{self.params.height} differs from the snapshot set's "
                              f"{base.width}x{base.height}; generate a matching set: {REGENERATE} --width W --height H --out FILE")
