@@ -65,6 +65,25 @@ def _snapshot_errors_name_the_regeneration(make, snaps, tmp_path):
         make(str(bad))
 
 
+def _passes_env_checkers(make_env, obs_shape):
+    """Gymnasium's and Stable-Baselines3's environment checkers pass on ``make_env()``, and a
+    seeded reset gives a float32 observation of ``obs_shape`` inside the observation space."""
+    from gymnasium.utils.env_checker import check_env
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    env = make_env()
+    check_env(env, skip_render_check=True)
+    sb3_check_env(make_env(), warn=True, skip_render_check=True)
+    obs, _ = env.reset(seed=1)
+    assert obs.dtype == np.float32 and obs.shape == obs_shape and env.observation_space.contains(obs)
+
+
+@pytest.fixture
+def passes_env_checkers():
+    """The function ``passes_env_checkers(make_env, obs_shape)``."""
+    return _passes_env_checkers
+
+
 @pytest.fixture
 def rollout():
     """The function ``rollout(env, actions, seed, options=None)`` (see :func:`_rollout`)."""

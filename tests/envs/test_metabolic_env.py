@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
 
 from simrl.envs.metabolic import (
     DEFAULT_SNAPSHOTS,
@@ -32,14 +31,8 @@ def make(snaps, **kwargs):
     return MetabolicPathwayEnv(snapshots=snaps, **kwargs)
 
 
-def test_gymnasium_and_sb3_check_env(snaps):
-    from stable_baselines3.common.env_checker import check_env as sb3_check_env
-
-    env = make(snaps, episode_steps=500)
-    check_env(env, skip_render_check=True)
-    sb3_check_env(make(snaps, episode_steps=500), warn=True, skip_render_check=True)
-    obs, _ = env.reset(seed=1)
-    assert obs.dtype == np.float32 and obs.shape == (14,) and env.observation_space.contains(obs)
+def test_gymnasium_and_sb3_check_env(snaps, passes_env_checkers):
+    passes_env_checkers(lambda: make(snaps, episode_steps=500), (14,))
 
 
 def test_same_seed_same_actions_give_identical_whole_episodes(snaps, rollout):

@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
 
 from simrl.envs.predator_prey import (
     DEFAULT_SNAPSHOTS,
@@ -33,14 +32,8 @@ def make(snaps, **kwargs):
     return PredatorPreyEnv(snapshots=snaps, **kwargs)
 
 
-def test_gymnasium_and_sb3_check_env(snaps):
-    from stable_baselines3.common.env_checker import check_env as sb3_check_env
-
-    env = make(snaps, episode_ticks=50)
-    check_env(env, skip_render_check=True)
-    sb3_check_env(make(snaps, episode_ticks=50), warn=True, skip_render_check=True)
-    obs, _ = env.reset(seed=1)
-    assert obs.dtype == np.float32 and obs.shape == (9,) and env.observation_space.contains(obs)
+def test_gymnasium_and_sb3_check_env(snaps, passes_env_checkers):
+    passes_env_checkers(lambda: make(snaps, episode_ticks=50), (9,))
 
 
 def test_same_seed_same_actions_give_identical_whole_episodes(snaps, rollout):
