@@ -234,3 +234,15 @@ def test_resume_true_without_a_checkpoint_is_refused_and_auto_starts_afresh(tmp_
     assert resume_point(tmp_path, "auto") is None and resume_point(tmp_path, False) is None
     with pytest.raises(ValueError, match="resume must be"):
         resume_point(tmp_path, "sometimes")
+
+
+def test_auto_resume_starts_afresh_when_only_a_partial_first_checkpoint_exists(tmp_path):
+    """A run killed while writing its first checkpoint: resume=auto restarts (a requeue must not fail forever)."""
+    from simrl.agents import checkpoints as ckpt
+    from simrl.agents.training import resume_point
+
+    folder = tmp_path / ckpt.CHECKPOINT_DIR
+    folder.mkdir()
+    (folder / "ppo_128_steps.zip").write_bytes(b"half a zip")
+    assert resume_point(tmp_path, "auto") is None
+    assert resume_point(tmp_path, True) == folder  # resume_latest then names what is wrong with the file

@@ -34,7 +34,9 @@ FILES = ("summary.json", "table.txt", "spectra.npz", "spectra.png", "pdf.png", "
 
 
 def _cfg(n_seeds=2, baselines=("none", "smagorinsky", "leith"), steps=200, **env):
-    kwargs = {"n_les": 16, "agents_per_side": 4, "episode_steps": 20, "reference": synthetic_targets(16), **env}
+    # Training fields: the synthetic reference's first 7 of 12 snapshots (the last 5 are held out).
+    kwargs = {"n_les": 16, "agents_per_side": 4, "episode_steps": 20, "reference": synthetic_targets(16),
+              "snapshot_indices": list(range(7)), **env}
     return {
         "env": {"name": "turbulence", "id": "simrl/Turbulence2D-v0", "kwargs": kwargs,
                 "evaluation_kwargs": {"episode_steps": steps, "transient_steps": 40, "record_every": 20,
@@ -186,3 +188,11 @@ def test_dashboard_page_shows_spectra_pdfs_fields_and_the_table(tmp_path, monkey
     assert set(table["policy"]) == {"tiny", "no closure", "Leith"}
     assert {"spectrum_error", "pdf_tail_l1", "mean_enstrophy"} <= set(table.columns)
     assert {m.label: m.value for m in at.metric}["held-out fields"] == "2"
+
+
+def test_a_model_trained_on_held_out_fields_is_refused(tmp_path):
+    """The held-out evaluation refuses a training pool that includes its fields (None = every snapshot)."""
+    model = ConstantCoefficient(STATIC_COEFFICIENTS["leith"])
+    for pool in (None, list(range(12))):
+        with pytest.raises(ValueError, match="held-out"):
+            evaluate(model, _cfg(baselines=("leith",), snapshot_indices=pool), tmp_path, "leaky", tmp_path / "ev")

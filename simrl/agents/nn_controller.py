@@ -508,7 +508,8 @@ class NNController:
             pred = self.metamodel.step(x0, u0, float(task.ticks_per_action), k["substeps"])
             obs = torch.as_tensor(states[:, 1:].reshape(-1, task.n_states))
             resid = torch.log(obs + 1e-3) - torch.log(pred + 1e-3)
-        self.noise_std = resid.std(dim=0).numpy()
+        # A non-positive prediction (a metamodel blow-up) gives a NaN residual: no noise rather than NaN weights later.
+        self.noise_std = np.nan_to_num(resid.std(dim=0).numpy(), nan=0.0, posinf=0.0, neginf=0.0)
         self.fit_results.append({**asdict(result), "history": [], "noise_std": self.noise_std.tolist(),
                                  "windows": int(len(states))})
         if self.verbose:
@@ -557,6 +558,12 @@ class NNController:
                 opt.zero_grad()
                 loss = rollout_cost(self.law, self.metamodel, task, x0, n_dec, k["substeps"],
                                     k["integer_removals"], noise)  # fmt: skip
+                if not torch.isfinite(loss):
+                    # A rollout that blew up (RK4 on a stiff draw) would turn every weight into NaN:
+                    # skip this batch, record it, keep the law.
+                    self.train_history.append({"step": step, "loss": float("nan"), "skipped": True})
+                    step += 1
+                    continue
                 loss.backward()
                 nn.utils.clip_grad_norm_(params, 1.0)
                 opt.step()

@@ -162,8 +162,16 @@ def resume_point(run_dir: str | Path, resume: Any) -> Path | None:
     if resume not in (True, "true", "True", "auto"):
         raise ValueError(f"resume must be false, true or auto, got {resume!r}")
     folder = Path(run_dir) / ckpt.CHECKPOINT_DIR
-    if ckpt.find_sidecars(folder) or ckpt.partial_checkpoints(folder):
+    if ckpt.find_sidecars(folder):
         return folder
+    partial = ckpt.partial_checkpoints(folder)
+    if partial and resume == "auto":
+        # Killed while writing its first checkpoint: nothing is usable, so a requeued job starts
+        # afresh instead of failing on every requeue.
+        log.warning("resume=auto: %s holds only partial checkpoint files (%s), starting afresh", folder, partial)
+        return None
+    if partial:
+        return folder  # resume=true: resume_latest names what is wrong with each file
     if resume == "auto":
         log.info("resume=auto: %s holds no checkpoint, starting afresh", folder)
         return None

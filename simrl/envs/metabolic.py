@@ -402,6 +402,14 @@ class MetabolicPathwayEnv(DigitalTwinEnv):
     4.0: R inhibits its own producers A and I), so its optimum is the degenerate zero-feed
     limit. ``info["window_yield"]`` is the last window's ratio (with the same guard per window).
 
+    **Known flaw (measured, not yet fixed).** The guard does not stop product formed from the
+    intermediates already present in the start state from counting as yield: in the held-out
+    evaluation the best constant feed is the guard floor itself (0.1; yield 0.24, against 0.15
+    at the snapshots' feed 1.0), and PPO learns to starve the pathway (final S ~ 0). The
+    interior optimum above holds at the new steady state, not over a 20,000-step episode from
+    a feed-1.0 state. The intended fix is a yield corrected for the change of the pathway's
+    stock, ``P_T / (F_T + stock_0 - stock_T)``, or one measured after the relaxation time.
+
     ## Starting state
     A stored continuous-mode steady state at feed 1.0: the shipped set
     (``simrl/data/ecology/metabolic_scale0.1.npz``, made by ``python -m simrl.envs.metabolic``)

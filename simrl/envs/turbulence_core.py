@@ -588,6 +588,10 @@ class TurbulenceBatch:
         b, a, n = self.num_systems, s.agents_per_side, self.grid.n
         coefficients = np.asarray(coefficients, dtype=np.float64).reshape(b, self.n_agents)
         c_field = interpolate_periodic(coefficients.reshape(b, a, a), n, s.interpolation)
+        # Fourier and spline interpolation overshoot between agents (one agent at the top of the
+        # range, its neighbours at 0, gives a negative coefficient in between): the bounds hold for
+        # the whole field, so backscatter-free settings never apply a negative eddy viscosity.
+        c_field = np.clip(c_field, *s.coefficient_range)
         active = np.ones(b, dtype=bool) if active is None else np.asarray(active, dtype=bool)
         self.coefficients[active] = coefficients[active]
 

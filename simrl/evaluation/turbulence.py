@@ -335,7 +335,7 @@ def run_long(
         step = (window + 1) * spa
         blew = alive & np.asarray(result["blowup"], dtype=bool)
         ok = alive & ~blew
-        if step > settings.transient_steps:
+        if step >= settings.transient_steps:  # the same statistics window as the snapshots above
             out.spectrum_error_sum[ok] += batch.spectrum_error[ok]
             out.nu_e_sum[ok] += batch.nu_e[ok].mean(axis=(-2, -1))
             out.n_windows[ok] += 1
@@ -723,7 +723,7 @@ def evaluate(model: Any | None, cfg: Mapping[str, Any], run_dir: str | Path, nam
     kwargs = {**dict(env_cfg.get("kwargs") or {}), **dict(env_cfg.get("evaluation_kwargs") or {})}
     own = {k: kwargs.pop(k) for k in EVALUATOR_KEYS if k in kwargs}
     reference = kwargs.pop("reference", None)
-    kwargs.pop("snapshot_indices", None)  # the training pool; the evaluation uses the held-out snapshots
+    training_pool = kwargs.pop("snapshot_indices", None)  # the evaluation uses the held-out snapshots
     kwargs["augment"] = False
     settings = TurbulenceSettings(**kwargs)
     spa = settings.steps_per_action
@@ -765,6 +765,15 @@ def evaluate(model: Any | None, cfg: Mapping[str, Any], run_dir: str | Path, nam
         log.warning("evaluating %d held-out fields: the reference holds out the last %d of its %d snapshots "
                     "(%d requested seeds dropped, never recycled: the runs are deterministic)",
                     len(seeds), held.size, n_snap, int(ev["n_seeds"]) - len(seeds))  # fmt: skip
+    if model is not None:
+        pool = set(range(n_snap)) if training_pool is None else {int(i) for i in training_pool}
+        leaked = sorted(pool & {int(i) for i in held})
+        if leaked:
+            raise ValueError(
+                f"the training snapshots (env.kwargs.snapshot_indices={training_pool!r}) include the held-out "
+                f"evaluation snapshots {leaked}: train on indices outside held_out_indices({n_snap}) = "
+                f"{held.tolist()}, e.g. snapshot_indices={sorted(set(range(n_snap)) - set(held.tolist()))}"
+            )
     snapshot_indices = [int(held[s - first]) for s in seeds]
     batch = TurbulenceBatch(settings, len(seeds), reference)
 
@@ -775,7 +784,8 @@ def evaluate(model: Any | None, cfg: Mapping[str, Any], run_dir: str | Path, nam
         if trained in BASELINE_LABELS.values():
             raise ValueError(f"the trained policy's name {trained!r} is also a baseline's name")
         policies.append((trained, policy_window(model)))
-    policies += [(BASELINE_LABELS[b], closure_window(make_closure(b))) for b in baselines]
+    # The baselines use the policy's eddy-viscosity scale (local, or the paper's domain-global one).
+    policies += [(BASELINE_LABELS[b], closure_window(make_closure(b, scale=settings.scale))) for b in baselines]
     if not policies:
         raise ValueError("nothing to evaluate: no model and no baselines")
 
