@@ -7,7 +7,8 @@ sub-processes: one ``step_wait`` is one batched kernel call.
 
 SB3 semantics honoured: ``dones = terminated | truncated``; ``infos[i]["terminal_observation"]``
 holds the last observation of a finished episode (the returned observation already belongs
-to the next one); ``infos[i]["TimeLimit.truncated"] = truncated and not terminated``.
+to the next one); ``infos[i]["TimeLimit.truncated"] = truncated and not terminated`` and not a
+blow-up (``info["blowup"]``: the penalty is final, so SB3 must not bootstrap past it).
 """
 
 from __future__ import annotations
@@ -86,7 +87,10 @@ class GymnasiumVecEnvAdapter(VecEnv):
                 # The episode's last info describes the finished episode, not the fresh one.
                 info_list[i].update(final_infos[i])
             info_list[i]["terminal_observation"] = final_obs[i]
-            info_list[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
+            # A blow-up ends the episode as truncated, but its penalty is final: SB3 must not
+            # bootstrap a value past it (only a time limit is a cut-off episode).
+            time_limit = truncated[i] and not terminated[i] and not info_list[i].get("blowup", False)
+            info_list[i]["TimeLimit.truncated"] = bool(time_limit)
         return obs, np.asarray(rewards, dtype=np.float32), dones, info_list
 
     def close(self) -> None:

@@ -85,3 +85,22 @@ def test_fixed_reset_seeds_restart_every_evaluation_from_the_same_states():
     drifting = make_sb3_vec_env(ENV_ID, num_envs=2, seed=500)
     np.testing.assert_array_equal(drifting.reset(), first)
     assert not np.array_equal(drifting.reset(), first)
+
+
+def test_a_blowup_is_not_a_time_limit_for_sb3():
+    """Blow-ups end episodes as truncated with a final penalty: SB3 must not bootstrap past them."""
+    from simrl.agents.sb3_vec_env import GymnasiumVecEnvAdapter
+    from simrl.envs.turbulence import Turbulence2DGlobalVectorEnv
+    from simrl.envs.turbulence_core import synthetic_targets
+
+    venv = GymnasiumVecEnvAdapter(Turbulence2DGlobalVectorEnv(
+        num_envs=2, reference=synthetic_targets(16), n_les=16, backscatter=True, coefficient_range=(-5.0, 0.125),
+        enstrophy_limit=1.5, episode_steps=100, blowup_penalty=3.0))  # fmt: skip
+    venv.seed(0)
+    venv.reset()
+    for _ in range(10):
+        _, rewards, dones, infos = venv.step(np.array([[-5.0], [0.01]], np.float32))
+        if dones[0]:
+            break
+    assert dones[0] and not dones[1] and rewards[0] == -3.0
+    assert infos[0]["blowup"] and infos[0]["TimeLimit.truncated"] is False
