@@ -40,7 +40,6 @@ Determinism of a resumed run
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import json
 import logging
@@ -58,6 +57,8 @@ from typing import Any
 import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
+
+from simrl.atomic_io import atomic_write_bytes, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -99,15 +100,6 @@ class Checkpoint:
 # ---------------------------------------------------------------------------------------------
 # Files
 # ---------------------------------------------------------------------------------------------
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _atomic(path: Path, write: Callable[[Path], None], suffix: str) -> None:
     """``write(tmp)`` to a temporary path next to ``path`` (ending in ``suffix``: SB3 appends one
     to a path without it), fsync it, then ``os.replace`` it onto ``path``."""
@@ -126,7 +118,7 @@ def _atomic(path: Path, write: Callable[[Path], None], suffix: str) -> None:
 
 
 def _write_bytes(path: Path, data: bytes) -> None:
-    _atomic(path, lambda tmp: tmp.write_bytes(data), "")
+    atomic_write_bytes(path, data)
 
 
 def checkpoint_stem(prefix: str, step: int) -> str:

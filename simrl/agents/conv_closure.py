@@ -54,9 +54,9 @@ random comes from the agent's own ``torch.Generator``; no global RNG is touched.
 
 from __future__ import annotations
 
+import io
 import math
 import os
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
@@ -66,6 +66,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
+
+from simrl.atomic_io import atomic_write_bytes
 
 __all__ = ["ConvClosurePPO", "ConvClosurePolicy", "gae"]
 
@@ -186,17 +188,9 @@ class _RunningStd:
 
 
 def _atomic_torch_save(obj: Any, path: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".conv_closure_", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _resolve_device(device: str | torch.device) -> torch.device:

@@ -23,8 +23,6 @@ import dataclasses
 import hashlib
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -35,6 +33,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from simrl.atomic_io import atomic_write_bytes, sha256_file
 from simrl.envs.vector_common import apply_autoreset, check_autoreset_mode, masked_info, reset_mask, vector_seeds
 
 RENDER_MODES = ("rgb_array",)
@@ -121,30 +120,6 @@ def scale_unit_actions(actions: Any, num_envs: int, dim: int, high: np.ndarray) 
 # --------------------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; data files are shipped and shared
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_npz_atomic(path: str | Path, arrays: dict[str, np.ndarray], manifest: dict[str, Any]) -> Path:
     """Write ``arrays`` to a compressed ``.npz`` and ``manifest`` (plus the file's SHA-256) beside it.
 
@@ -158,10 +133,10 @@ def save_npz_atomic(path: str | Path, arrays: dict[str, np.ndarray], manifest: d
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     data = buffer.getvalue()
-    _write_atomic(path, data)
+    atomic_write_bytes(path, data)
     manifest = {**manifest, "file": path.name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     manifest_path = path.with_suffix(".json")
-    _write_atomic(manifest_path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write_bytes(manifest_path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
     return manifest_path
 
 
@@ -180,7 +155,7 @@ def load_checked_npz(path: str | Path, regenerate: str) -> tuple[dict[str, np.nd
         expected = manifest["sha256"]
     except (OSError, ValueError, KeyError) as exc:
         raise ValueError(f"snapshot manifest {manifest_path} is unreadable ({exc}){hint}") from None
-    if _sha256(path) != expected:
+    if sha256_file(path) != expected:
         raise ValueError(f"snapshot set {path} does not match its manifest's SHA-256 (corrupt or replaced){hint}")
     try:
         with np.load(path, allow_pickle=False) as f:

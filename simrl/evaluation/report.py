@@ -18,7 +18,6 @@ import io
 import json
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Collection, Iterable, Sequence
@@ -29,6 +28,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
+from simrl.atomic_io import atomic_write_bytes, atomic_write_text  # noqa: F401  (re-exported)
 from simrl.evaluation.rollout import EpisodeRecord
 
 
@@ -122,38 +122,6 @@ def format_table(summaries: Sequence[PolicySummary], cost_label: str = "median c
             f"{s.mean_return:>12.4g} {s.terminated_fraction:>6.2f} {', '.join(s.dominated_by[:2]) or '-':<20}"
         )
     return "\n".join(lines)
-
-
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and ``os.replace``: never half-written."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the final file the usual mode
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 #: The identifying columns of ``episodes.parquet``, in order, with their Arrow types; every

@@ -8,14 +8,15 @@ snapshots -- and :class:`SingleModel`, the one-model face of a batch class.
 
 from __future__ import annotations
 
+import io
 import math
 import numbers
-import os
-import tempfile
 from dataclasses import asdict, fields
 from typing import Any, TypeVar
 
 import numpy as np
+
+from simrl.atomic_io import atomic_write_bytes
 
 P = TypeVar("P")
 
@@ -73,23 +74,11 @@ def as_seed_sequence(seed: Any) -> np.random.SeedSequence:
     raise ValueError(f"seed must be a non-negative integer, a numpy SeedSequence or None, got {seed!r}")
 
 
-def save_npz_atomic(path: Any, prefix: str, **arrays: Any) -> None:
-    """Write ``arrays`` to the compressed ``.npz`` file ``path`` atomically.
-
-    The data go to a temporary file in the same directory (named ``prefix``...``.npz.tmp``),
-    which ``os.replace`` moves into place: a reader never sees a half-written state file.
-    """
-    path = os.fspath(path)
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=prefix, suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def save_npz_atomic(path: Any, **arrays: Any) -> None:
+    """Write ``arrays`` to the compressed ``.npz`` file ``path`` atomically (:mod:`simrl.atomic_io`)."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 # --------------------------------------------------------------------------------------

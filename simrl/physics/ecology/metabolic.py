@@ -762,7 +762,7 @@ class MetabolicState:
 
     def save(self, path) -> None:
         """Write the state atomically to an ``.npz`` file (parameters stored as JSON)."""
-        save_npz_atomic(path, ".metabolic-", params=json.dumps(asdict(self.params)), tick=self.tick,
+        save_npz_atomic(path, params=json.dumps(asdict(self.params)), tick=self.tick,
                         rng_state=self.rng_state, molecules=self.molecules, species=self.species,
                         enzymes=self.enzymes, enzyme_states=self.enzyme_states,
                         feed_carry=self.feed_carry, fed=self.fed, diluted=self.diluted,

@@ -602,7 +602,7 @@ class PredatorPreyState:
         path = os.fspath(path)
         if not path.endswith(".npz"):
             path += ".npz"
-        save_npz_atomic(path, ".predator_prey-", params=json.dumps(asdict(self.params)), tick=self.tick,
+        save_npz_atomic(path, params=json.dumps(asdict(self.params)), tick=self.tick,
                         rng_state=self.rng_state, green=self.green, countdown=self.countdown,
                         sheep=self.sheep, wolves=self.wolves, status=self.status)
 

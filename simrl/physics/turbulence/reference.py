@@ -56,7 +56,6 @@ and raises :class:`ReferenceDataError` naming the regenerate command when anythi
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from numbers import Integral
@@ -64,6 +63,7 @@ from pathlib import Path
 
 import numpy as np
 
+from simrl.atomic_io import sha256_file
 from simrl.physics.turbulence.parameters import PAPER_ALPHA, PAPER_DT, PAPER_NU, TurbulenceParameters
 
 FORMAT_VERSION = 1
@@ -193,11 +193,8 @@ def regenerate_command(case: str, directory: str | Path | None = None) -> str:
 
 
 def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """Hex SHA-256 of the file at ``path`` (the manifest's checksum)."""
+    return sha256_file(path)
 
 
 # ----------------------------------------------------------------------------------------

@@ -36,9 +36,8 @@ vorticity units (``FINE_BINS`` bins over ``+-hist_range``, fixed at the end of t
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -48,6 +47,7 @@ BACKENDS = ("numpy", "torch")
 
 import numpy as np
 
+from simrl.atomic_io import atomic_write_bytes
 from simrl.physics.turbulence import diagnostics
 from simrl.physics.turbulence.grid import SpectralGrid
 from simrl.physics.turbulence.initial_conditions import random_vorticity
@@ -73,22 +73,10 @@ STATIONARITY_TOLERANCE = 0.15
 
 
 def _atomic_write_bytes(path: Path, write: Callable[[object], None]) -> None:
-    """Write through ``write(file)`` into a temporary file beside ``path``, then ``os.replace`` it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write through ``write(file)`` into memory, then :func:`simrl.atomic_io.atomic_write_bytes`."""
+    buffer = io.BytesIO()
+    write(buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _save_npz(path: Path, arrays: dict, compressed: bool = True) -> None:
