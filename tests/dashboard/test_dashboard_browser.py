@@ -73,14 +73,17 @@ def _wait_idle(driver, timeout: float = 60.0) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
+    from selenium.common.exceptions import StaleElementReferenceException
+
     time.sleep(0.5)
-    WebDriverWait(driver, timeout).until(
+    WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(
         lambda d: not any(e.is_displayed() for e in d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]'))
     )
 
 
 def test_dashboard_in_a_real_browser(dashboard_runs, tmp_path, artifacts_dir):
     pytest.importorskip("selenium", reason="the browser test needs selenium (pip install -e '.[dev]')")
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -96,7 +99,8 @@ def test_dashboard_in_a_real_browser(dashboard_runs, tmp_path, artifacts_dir):
     try:
         _wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", server, log)
         driver = _driver(tmp_path / "chrome-profile")
-        wait = WebDriverWait(driver, 90)
+        # Streamlit re-renders the page while a condition is checked: a stale element is retried, not a failure.
+        wait = WebDriverWait(driver, 90, ignored_exceptions=(StaleElementReferenceException,))
         driver.get(f"http://127.0.0.1:{port}/")
 
         # Runs overview
