@@ -166,9 +166,9 @@ def test_evaluator_runs_the_metabolic_pathway_with_its_no_control_feed(tmp_path)
     cfg = {
         "seed": 0,
         "env": {"name": "metabolic", "id": "simrl/MetabolicPathway-v0",
-                "kwargs": {"episode_steps": 500, "steps_per_action": 250},
+                "kwargs": {"episode_steps": 1000, "steps_per_action": 250},
                 "evaluation_kwargs": {"snapshot_split": "eval"},
-                "baseline_grid": [[0.25, 0.5]], "baseline_grid_seeds": 1},
+                "baseline_grid": [[0.25, 0.5]], "baseline_grid_seeds": 1, "baseline_stop_grid": [0.5]},
         "agent": {"name": "feeder"},
         "evaluation": {"n_seeds": 2, "first_seed": 1000},
     }  # fmt: skip
@@ -181,8 +181,15 @@ def test_evaluator_runs_the_metabolic_pathway_with_its_no_control_feed(tmp_path)
     episodes = read_episodes(tmp_path / "evaluation")
     methods = list(dict.fromkeys(episodes["policy"]))
     assert methods[0] == "feeder" and methods[1] == "no control (feed 1)" and methods[2].startswith(dt.BEST_CONSTANT)
+    assert methods[3].startswith(dt.BEST_SCHEDULE) and methods[3].endswith("until 0.5)")
     # the objective is minus the yield, and the episodes table keeps the yield
     np.testing.assert_allclose(episodes["objective"], -episodes["yield"])
     assert result["objective"] == pytest.approx(-episodes.loc[episodes["policy"] == "feeder", "yield"].mean())
     traj = dt.load_trajectories(tmp_path / "evaluation" / "trajectories.npz")
     assert traj["state_keys"] == ["S", "P", "Q", "R", "T"] and np.isnan(traj["target"]).all()
+    # no control keeps the stored states' feed 1.0: action (1 - 0.5) / (4.5 - 0.5); the two-phase
+    # schedule plays its action for the first half of the 4 decisions, then the basal feed (action 0)
+    np.testing.assert_allclose(traj["methods"][methods[1]]["actions_mean"][:, 0], 0.125)
+    best = result["schedule"]["best_action"]
+    assert best[1] == 0.5 and best[0] in (0.25, 0.5)
+    np.testing.assert_allclose(traj["methods"][methods[3]]["actions_mean"][:, 0], [best[0], best[0], 0.0, 0.0])

@@ -69,7 +69,7 @@ from simrl.agents.metamodels import DTYPE, FitResult, ODEMetamodel, fit, make_me
 __all__ = ["ControlLaw", "MetabolicTask", "NNController", "PredatorPreyTask", "TASKS", "rollout_cost", "ste_round"]
 
 _SAVE_FORMAT = "simrl.agents.nn_controller.NNController"
-_SAVE_VERSION = 1
+_SAVE_VERSION = 2  # 2: MetabolicTask without feed_guard, time-aware law
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,8 +132,13 @@ class PredatorPreyTask:
         """Observations (B, 9) -> metamodel states (B, 3): counts / reference."""
         return np.asarray(obs, dtype=np.float64)[:, :3] * np.asarray(self.obs_scale) / np.asarray(self.reference)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The law's input: the state and its offset from the target (both in reference units)."""
+    def progress_from_obs(self, obs: np.ndarray) -> np.ndarray:
+        """Elapsed fraction of the episode (unused: this task's law is autonomous state feedback)."""
+        return np.zeros(np.shape(obs)[0])
+
+    def features(self, x: torch.Tensor, progress: torch.Tensor | None = None) -> torch.Tensor:
+        """The law's input: the state and its offset from the target (both in reference units);
+        ``progress`` is ignored (a steady-state target needs no clock)."""
         target = torch.as_tensor(self.target, dtype=x.dtype) / torch.as_tensor(self.reference, dtype=x.dtype)
         return torch.cat([x, x - target], dim=-1)
 
@@ -182,17 +187,21 @@ class MetabolicTask:
 
     Metamodel state ``x = free (S, P, Q, R, T) / unit`` with ONE unit for all species (the
     published steady-state S at this scale), so the pathway's stoichiometry stays 1:1; an
-    action ``a`` is the feed ``a * feed_max * effective_scale / unit`` per step. The objective
-    is the env's: minus the yield ``product formed / max(substrate fed, guard)`` over the
-    rollout, with the product formed = the time integral of its Michaelis-Menten flux (F_O for
-    T, F_I for R) and the guard ``feed_guard * effective_scale * ticks / unit`` as in the env.
+    action ``a`` is the feed ``(feed_min + a * (feed_max - feed_min)) * effective_scale / unit``
+    per step. The objective
+    is the env's: minus the overall yield ``product formed / (substrate stock at the start +
+    substrate fed)`` over the rollout, with the product formed = the time integral of its
+    Michaelis-Menten flux (F_O for T, F_I for R) and the stock = free S + P + Q of the start
+    state (the metamodel has no enzyme complexes; in the ABM about a fifth of the stock is
+    bound). The yield rewards a time-varying feed (stop feeding before the end to convert the
+    stock), so the law also sees the elapsed fraction of the episode (the env's observation 12).
     Removals are not integers here: ``integer`` is ignored (the ABM carries fractional feed over).
     """
 
     reference: tuple[float, ...]
     feed_max: float
+    feed_min: float
     effective_scale: float
-    feed_guard: float
     product: str
     dilution: float
     ticks_per_action: int
@@ -203,9 +212,8 @@ class MetabolicTask:
 
     @classmethod
     def from_settings(cls, s: Any) -> "MetabolicTask":
-        return cls(reference=tuple(map(float, s.reference)), feed_max=float(s.feed_max),
-                   effective_scale=float(s.params.effective_scale), feed_guard=float(s.feed_guard),
-                   product=str(s.product), dilution=float(s.params.dilution),
+        return cls(reference=tuple(map(float, s.reference)), feed_max=float(s.feed_max), feed_min=float(s.feed_min),
+                   effective_scale=float(s.params.effective_scale), product=str(s.product), dilution=float(s.params.dilution),
                    ticks_per_action=int(s.steps_per_action), episode_ticks=int(s.episode_steps))  # fmt: skip
 
     @property
@@ -214,7 +222,7 @@ class MetabolicTask:
 
     @property
     def n_features(self) -> int:
-        return self.n_states
+        return self.n_states + 1
 
     @property
     def n_decisions(self) -> int:
@@ -229,16 +237,24 @@ class MetabolicTask:
         """Observations (B, 14) -> metamodel states (B, 5): free counts / unit."""
         return np.asarray(obs, dtype=np.float64)[:, :5] * np.asarray(self.reference) / self.unit
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The law's input: each species relative to its reference steady state (the env's levels)."""
-        return x * (self.unit / torch.as_tensor(self.reference, dtype=x.dtype))
+    def progress_from_obs(self, obs: np.ndarray) -> np.ndarray:
+        """Elapsed fraction of the episode: the env's observation 12."""
+        return np.asarray(obs, dtype=np.float64)[:, 12]
+
+    def features(self, x: torch.Tensor, progress: torch.Tensor | None = None) -> torch.Tensor:
+        """The law's input: each species relative to its reference steady state (the env's
+        levels) and the elapsed fraction of the episode (0 when not given)."""
+        level = x * (self.unit / torch.as_tensor(self.reference, dtype=x.dtype))
+        clock = torch.zeros(x.shape[:-1], dtype=x.dtype) if progress is None else progress.to(x.dtype)
+        return torch.cat([level, clock.expand(x.shape[:-1]).unsqueeze(-1)], dim=-1)
 
     def controls(self, action: torch.Tensor, x: torch.Tensor, integer: bool = False) -> torch.Tensor:
-        return action * (self.feed_max * self.effective_scale / self.unit)
+        return (self.feed_min + action * (self.feed_max - self.feed_min)) * (self.effective_scale / self.unit)
 
     def new_accumulator(self, x0: torch.Tensor):
+        """(product formed, substrate fed, last product flux, substrate stock at the start)."""
         zero = torch.zeros(x0.shape[0], dtype=x0.dtype)
-        return zero, zero, None
+        return zero, zero, None, x0[:, :3].sum(dim=1)
 
     def accumulate(self, acc, model, coeffs, x, x_new, u, h):
         """Trapezoidal product formation and the substrate fed over one RK4 step (the flux at the
@@ -246,11 +262,11 @@ class MetabolicTask:
         j = 3 if self.product == "T" else 2  # F_O forms T, F_I forms R
         before = model.rates(x, coeffs)[:, j] if acc[2] is None else acc[2]
         after = model.rates(x_new, coeffs)[:, j]
-        return acc[0] + 0.5 * h * (before + after), acc[1] + h * u[:, 0], after
+        return acc[0] + 0.5 * h * (before + after), acc[1] + h * u[:, 0], after, acc[3]
 
     def objective(self, acc, ticks: float) -> torch.Tensor:
-        guard = self.feed_guard * self.effective_scale * ticks / self.unit
-        return -(acc[0] / torch.clamp(acc[1], min=guard)).mean()
+        supplied = torch.clamp(acc[3] + acc[1], min=1.0 / self.unit)  # at least one molecule
+        return -(acc[0] / supplied).mean()
 
     def valid_rows(self, x: np.ndarray) -> np.ndarray:
         return np.all(np.isfinite(x), axis=1)
@@ -317,7 +333,8 @@ def rollout_cost(law: nn.Module, model: ODEMetamodel, task: Any, x0: torch.Tenso
                  noise: torch.Tensor | None = None) -> torch.Tensor:
     """The env's objective for the closed loop ``law`` + ``model`` from states ``x0`` (B, n_states).
 
-    Every ``task.ticks_per_action`` ticks the law picks an action from the current state; the
+    Every ``task.ticks_per_action`` ticks the law picks an action from the current state and the
+    elapsed fraction ``k / task.n_decisions`` of an episode (rollouts start at an episode start); the
     metamodel advances with ``substeps`` RK4 steps per decision, and after each RK4 step the
     task accumulates its objective (:meth:`PredatorPreyTask.accumulate`: the mean per-tick cost,
     sampled every ``ticks_per_action / substeps`` ticks; :meth:`MetabolicTask.accumulate`: product
@@ -326,10 +343,12 @@ def rollout_cost(law: nn.Module, model: ODEMetamodel, task: Any, x0: torch.Tenso
     """
     h = task.ticks_per_action / substeps
     x = x0
+    n_episode = max(task.n_decisions, 1)
     coeffs = model.coefficients()  # once per rollout: the parameters do not change within it
     acc = task.new_accumulator(x0)
     for k in range(n_decisions):
-        action = law(task.features(x))
+        progress = torch.full((x.shape[0],), min(k / n_episode, 1.0), dtype=x.dtype)
+        action = law(task.features(x, progress))
         u = task.controls(action, x, integer_removals)
         for s in range(substeps):
             if integer_removals and s:
@@ -608,7 +627,8 @@ class NNController:
         obs = obs[None] if single else obs
         with torch.no_grad():
             x = torch.as_tensor(self.task.state_from_obs(obs), dtype=DTYPE)
-            actions = self.law(self.task.features(x)).numpy().astype(np.float32)
+            progress = torch.as_tensor(self.task.progress_from_obs(obs), dtype=DTYPE)
+            actions = self.law(self.task.features(x, progress)).numpy().astype(np.float32)
         return (actions[0] if single else actions), None
 
     # ---- persistence --------------------------------------------------------------------------

@@ -105,14 +105,15 @@ def as_action_array(actions: Any, shape: tuple[int, ...]) -> np.ndarray:
     return a
 
 
-def scale_unit_actions(actions: Any, num_envs: int, dim: int, high: np.ndarray) -> np.ndarray:
-    """Map actions in ``Box(0, 1, (dim,))`` to ``[0, high]`` per component; shape ``(num_envs, dim)``.
+def scale_unit_actions(actions: Any, num_envs: int, dim: int, high: np.ndarray, low: Any = 0.0) -> np.ndarray:
+    """Map actions in ``Box(0, 1, (dim,))`` to ``[low, high]`` per component; shape ``(num_envs, dim)``.
 
     Out-of-range values are clipped to [0, 1] (a policy's Gaussian sample may leave the box);
     a wrong shape or a NaN/inf raises ValueError.
     """
     a = as_action_array(actions, (num_envs, dim))
-    return np.clip(a, 0.0, 1.0) * np.asarray(high, dtype=np.float64)
+    low = np.asarray(low, dtype=np.float64)
+    return low + np.clip(a, 0.0, 1.0) * (np.asarray(high, dtype=np.float64) - low)
 
 
 # --------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from simrl.physics.ecology.metabolic import (
     N_METABOLITES,
     PUBLISHED_CONTINUOUS_STEADY_STATE,
     REACTIONS,
+    SUBSTRATE_POOL,
     MetabolicBatch,
     MetabolicParams,
     MetabolicState,
@@ -51,6 +52,9 @@ SNAPSHOT_SPLITS = ("train", "eval", "all")
 #: Products whose yield can be the objective, and the catalysis event (index into REACTIONS)
 #: that forms each.
 PRODUCTS = {"R": REACTIONS.index("Q->R"), "T": REACTIONS.index("P->T")}
+#: Step rewards: increments of the running yield (the return is the episode's yield) or the
+#: linearised (Dinkelbach) form; see the env docstring.
+REWARDS = ("yield", "linearised")
 HISTORY_STEPS = 1000  # metabolite counts stored per snapshot for the trend at reset
 
 
@@ -158,9 +162,11 @@ class MetabolicSettings:
 
     steps_per_action: int = 250
     episode_steps: int = 20_000
-    feed_max: float = 4.0
+    feed_max: float = 4.5
+    feed_min: float = 0.5
     product: str = "T"
-    feed_guard: float = 0.1
+    reward: str = "yield"
+    yield_reference: float = 0.14
     params: Any = None
     snapshots: str | None = None
     snapshot_split: str = "train"
@@ -173,8 +179,13 @@ class MetabolicSettings:
             raise ValueError(f"episode_steps ({self.episode_steps}) must be a multiple of steps_per_action "
                              f"({self.steps_per_action})")
         self.feed_max = check_real("feed_max (molecules per step, full scale)", self.feed_max, 0.0, 1e4, low_open=True)
+        self.feed_min = check_real("feed_min (molecules per step, full scale)", self.feed_min, 0.0, 1e4)
+        if self.feed_min >= self.feed_max:
+            raise ValueError(f"feed_min ({self.feed_min}) must be below feed_max ({self.feed_max}); accepted: "
+                             f"0 <= feed_min < feed_max")
         check_choice("product", self.product, tuple(PRODUCTS))
-        self.feed_guard = check_real("feed_guard", self.feed_guard, 0.0, 1e4, low_open=True)
+        check_choice("reward", self.reward, REWARDS)
+        self.yield_reference = check_real("yield_reference", self.yield_reference, 0.0, 1.0, low_open=True)
         check_choice("snapshot_split", self.snapshot_split, SNAPSHOT_SPLITS)
         self.snapshot_set = load_snapshot_set(self.snapshots)
         base = self.snapshot_set.params
@@ -193,11 +204,6 @@ class MetabolicSettings:
     def reference(self) -> np.ndarray:
         """Free S, P, Q, R, T of the published steady state (feed 1.0) at this model's scale."""
         return np.asarray(PUBLISHED_CONTINUOUS_STEADY_STATE) * self.params.effective_scale
-
-    @property
-    def guard(self) -> float:
-        """Smallest denominator of the yield: ``feed_guard`` molecules per step (full scale) over the episode."""
-        return self.feed_guard * self.params.effective_scale * self.episode_steps
 
 
 def _spaces(settings: MetabolicSettings) -> tuple[spaces.Box, spaces.Box]:
@@ -223,6 +229,8 @@ class MetabolicCore(DigitalTwinCore):
         self.window_start = np.zeros((b, N_METABOLITES))
         self.elapsed = np.zeros(b, np.int64)
         self.fed = np.zeros(b)
+        self.pool = np.zeros(b)
+        self.supplied = np.ones(b)
         self.product = np.zeros(b)
         self.yield_ = np.zeros(b)
         self.window_yield = np.zeros(b)
@@ -231,6 +239,7 @@ class MetabolicCore(DigitalTwinCore):
         self.snapshot = np.zeros(b, np.int64)
         self._fed0 = np.zeros(b)
         self._product0 = np.zeros(b)
+        self._pool0 = np.zeros(b)
 
     def reset_rows(self, rows, rngs, options) -> None:
         s = self.settings
@@ -248,6 +257,8 @@ class MetabolicCore(DigitalTwinCore):
             self.feed[i] = snap.params.feed
             self._fed0[i] = state.fed
             self._product0[i] = state.reactions[s.reaction_index]
+            self._pool0[i] = self.pool[i] = state.counts @ SUBSTRATE_POOL
+            self.supplied[i] = max(self._pool0[i], 1.0)
         if not restarts:
             return
         self._batch = install_restarts(MetabolicBatch, self._batch, restarts, self.num_envs, parallel=s.parallel)
@@ -262,16 +273,23 @@ class MetabolicCore(DigitalTwinCore):
     def step(self, actions, active) -> dict[str, Any]:
         s = self.settings
         k = s.steps_per_action
-        feed = scale_unit_actions(actions, self.num_envs, 1, np.array([s.feed_max]))[:, 0]
+        feed = scale_unit_actions(actions, self.num_envs, 1, np.array([s.feed_max]), s.feed_min)[:, 0]
         # Finished rows (DISABLED autoreset) keep their saved snapshot; unfed, they are cheap.
         counts = self._batch.step(k, np.where(active, feed, 0.0))
         status = self._batch.status
         fed = self._batch.fed - self._fed0
         product = self._batch.reactions[:, s.reaction_index] - self._product0
-        d_fed = fed - self.fed
+        pool = counts @ SUBSTRATE_POOL
+        # Substrate that left the pool in this window (formed a product or was diluted): >= 0.
+        consumed = (fed - self.fed) + (self.pool - pool)
         d_product = product - self.product
-        new_yield = product / np.maximum(fed, s.guard)
-        reward = np.where(active, new_yield - self.yield_, 0.0)
+        supplied = np.maximum(self._pool0 + fed, 1.0)
+        new_yield = product / supplied
+        if s.reward == "yield":
+            reward = new_yield - self.yield_
+        else:  # linearised: product formed minus its worth in substrate fed, per step at full scale
+            reward = (d_product - s.yield_reference * (fed - self.fed)) / (k * s.params.effective_scale)
+        reward = np.where(active, reward, 0.0)
         blowup = status != STATUS_OK
         elapsed = self.elapsed + k
 
@@ -280,9 +298,11 @@ class MetabolicCore(DigitalTwinCore):
         self.metabolites[a] = counts[a, :N_METABOLITES]
         self.elapsed[a] = elapsed[a]
         self.fed[a] = fed[a]
+        self.pool[a] = pool[a]
+        self.supplied[a] = supplied[a]
         self.product[a] = product[a]
         self.yield_[a] = new_yield[a]
-        self.window_yield[a] = (d_product / np.maximum(d_fed, s.feed_guard * s.params.effective_scale * k))[a]
+        self.window_yield[a] = (d_product / np.maximum(consumed, 1.0))[a]
         self.feed[a] = feed[a]
         self.blowup[a] = blowup[a]
         terminated = np.zeros(self.num_envs, bool)
@@ -309,6 +329,8 @@ class MetabolicCore(DigitalTwinCore):
             "window_yield": self.window_yield.copy(),
             "feed": self.feed.copy(),
             "fed": self.fed.copy(),
+            "supplied": self.supplied.copy(),
+            "pool": self.pool.copy(),
             "product": self.product.copy(),
         }
         for j, name in enumerate(METABOLITES):
@@ -362,8 +384,9 @@ class MetabolicPathwayEnv(DigitalTwinEnv):
     the Numba core :mod:`simrl.physics.ecology.metabolic`.
 
     ## Action space
-    ``Box(0, 1, (1,), float32)``: the S feed ``a * feed_max`` in molecules per step of the
-    full-scale model (default ``feed_max = 4.0``; the published runs use 0.2 and 1.0), held for
+    ``Box(0, 1, (1,), float32)``: the S feed ``feed_min + a * (feed_max - feed_min)`` in
+    molecules per step of the full-scale model (defaults 0.5 and 4.5, so action 0.25 is a feed
+    of 1.5; the published runs use 0.2 and 1.0), held for
     ``steps_per_action`` steps (default 250). The core multiplies it by the model's
     ``effective_scale`` and carries fractional molecules over. Values outside [0, 1] are
     clipped; a wrong shape or NaN raises ``ValueError``.
@@ -381,34 +404,47 @@ class MetabolicPathwayEnv(DigitalTwinEnv):
     | 12 | ``t / episode_steps`` | elapsed fraction of the episode |
     | 13 | ``feed / feed_max`` | the feed in force |
 
-    ## Reward: the product yield, a ratio
+    ## Reward: the overall product yield, a ratio
     ``product = "T"`` (default) or ``"R"``. With ``P_t`` the product molecules formed since
     reset (catalysis events P -> T by O, as OP or ORP; or Q -> R by I -- exact event counts of
-    the core) and ``F_t`` the S molecules fed since reset, the running yield is
+    the core), ``F_t`` the S molecules fed since reset and ``U_0`` the substrate in the pathway
+    at reset (S, P and Q, free or bound to an enzyme:
+    :data:`~simrl.physics.ecology.metabolic.SUBSTRATE_POOL`), the running yield is
 
-        Y_t = P_t / max(F_t, F_min),   F_min = feed_guard * effective_scale * episode_steps
+        Y_t = P_t / (U_0 + F_t)
 
-    and the step reward is ``Y_t - Y_{t-1}``: the return telescopes to the episode's yield
-    ``Y_T`` = product per substrate fed, the objective (``info["yield"]``; ``info["objective"]
-    = -Y_t``, lower is better as for every simrl objective). ``F_min`` (``feed_guard`` = 0.1
-    molecule per step, full scale) guards against zero feed: an episode that feeds (almost)
-    nothing is scored against the substrate of a 0.1 feed, so draining the intermediates
-    present at the start cannot give a large ratio. (A per-window ratio would be exploitable
-    for that reason: a zero-feed window keeps forming product from the stored P.) Why T:
-    measured at scale 0.1 (steady states, 20,000 steps), the T yield has an interior optimum
-    (about 0.13 at feed 0.1-0.5, 0.146 at 1.0, 0.151 at 2.0, 0.131 at 4.0: R activates O at
-    higher feed, T inhibits O and dilution loses S at the highest) -- a genuine control
-    trade-off -- while the R yield falls with the feed (0.083 at 0.1, 0.052 at 1.0, 0.029 at
-    4.0: R inhibits its own producers A and I), so its optimum is the degenerate zero-feed
-    limit. ``info["window_yield"]`` is the last window's ratio (with the same guard per window).
+    -- the overall yield on substrate supplied of a fed-batch run: product per substrate that
+    was in the pathway or was fed. The step reward is ``Y_t - Y_{t-1}``, so the return
+    telescopes to the episode's yield ``Y_T`` (``info["yield"]``; ``info["objective"] = -Y_t``,
+    lower is better as for every simrl objective). ``0 <= Y_t <= 1``: by the pathway's mass
+    balance ``U_0 + F_t = U_t + P_t + (other product) + (S, P, Q diluted)``
+    (``tests/physics/test_metabolic.py::test_substrate_pool_balance``).
 
-    **Known flaw (measured, not yet fixed).** The guard does not stop product formed from the
-    intermediates already present in the start state from counting as yield: in the held-out
-    evaluation the best constant feed is the guard floor itself (0.1; yield 0.24, against 0.15
-    at the snapshots' feed 1.0), and PPO learns to starve the pathway (final S ~ 0). The
-    interior optimum above holds at the new steady state, not over a 20,000-step episode from
-    a feed-1.0 state. The intended fix is a yield corrected for the change of the pathway's
-    stock, ``P_T / (F_T + stock_0 - stock_T)``, or one measured after the relaxation time.
+    Why the stock ``U_0``: intermediates already present at reset would otherwise count as free
+    product (an earlier form, ``P_t / F_t``, was maximised by starving the pathway), and
+    substrate still in the pathway at the end counts as supplied but not converted (as in a
+    harvested fed-batch). Why the basal feed ``feed_min``: even so, a zero feed drains the stock
+    of a feed-1.0 steady state with a yield (about 0.18) that no sustained operation reaches,
+    because the activator R accumulated before reset is free to the episode; the pathway of a
+    patient keeps receiving substrate, so the controller modulates a supply it cannot stop.
+    The trade-off left (measured at scale 0.1 on 12 training states, 20,000 steps; feeds in
+    full-scale molecules per step): a constant feed has a flat interior optimum (Y 0.131 at
+    0.5, 0.134 at 1.0, 0.135 at 1.5, 0.133 at 2.0; T inhibits O and dilution loses more S at
+    higher feed, R activates O), and a time-varying feed does better: 1.5, then the basal 0.5
+    for the last 6,000 steps, converts part of the pathway's stock and reaches 0.1445 (+-0.0012).
+    ``product = "R"``: its yield falls with the feed (R inhibits its producers A and I).
+    ``info["window_yield"]`` is the last window's selectivity: product formed / substrate that
+    left the pool (formed a product or was diluted) in the window.
+
+    ``reward = "linearised"`` (for learners; the objective in ``info`` is unchanged): the step
+    reward is ``(dP_t - y_ref dF_t) / (steps_per_action * effective_scale)`` with ``y_ref =
+    yield_reference`` (default 0.14, about the best constant feed's yield), so the return is
+    ``(P_T - y_ref F_T)`` per step: product minus its worth in substrate fed. Maximising
+    ``P - y* (U_0 + F)`` at the optimal yield ``y*`` maximises the ratio ``P / (U_0 + F)``
+    (Dinkelbach, Management Science 13:492, 1967), and unlike the yield increments, whose size
+    shrinks as ``1 / (U_0 + F_t)`` (about 20x from the first window to the last), every window
+    counts alike -- the last ones, where feeding stops, included. Measured: PPO learned nothing
+    from the yield increments in 160k steps (see README).
 
     ## Starting state
     A stored continuous-mode steady state at feed 1.0: the shipped set
@@ -436,7 +472,8 @@ class MetabolicPathwayEnv(DigitalTwinEnv):
 
     ## Info
     ``objective`` (= -yield), ``yield``, ``window_yield``, ``feed`` (in force, full-scale
-    units), ``fed`` and ``product`` (molecules since reset, scaled model), ``S``, ``P``, ``Q``,
+    units), ``fed`` and ``product`` (molecules since reset, scaled model), ``supplied``
+    (``U_0 + F_t``), ``pool`` (substrate in the pathway now), ``S``, ``P``, ``Q``,
     ``R``, ``T`` (free counts now), ``blowup``, ``step`` (steps since reset), ``snapshot``.
 
     ## Arguments
@@ -444,9 +481,11 @@ class MetabolicPathwayEnv(DigitalTwinEnv):
     |---|---|---|
     | steps_per_action | 250 | steps each feed is held |
     | episode_steps | 20000 | episode length (a multiple of steps_per_action) |
-    | feed_max | 4.0 | feed at action 1 (molecules per step, full scale) |
+    | feed_max | 4.5 | feed at action 1 (molecules per step, full scale) |
+    | feed_min | 0.5 | basal feed at action 0 (0 allows starving the pathway, see Reward) |
     | product | "T" | "T" or "R": the product of the yield |
-    | feed_guard | 0.1 | smallest mean feed in the yield's denominator |
+    | reward | "yield" | "yield" (increments of Y_t) or "linearised" (Dinkelbach form) |
+    | yield_reference | 0.14 | ``y_ref`` of the linearised reward, in (0, 1] |
     | params | the snapshot set's | ``MetabolicParams`` or a dict of changes (same torus size, continuous mode) |
     | snapshots | shipped scale-0.1 set | path of a set made by ``generate_snapshot_set`` |
     | snapshot_split | "train" | "train", "eval" or "all" |
@@ -461,7 +500,7 @@ class MetabolicPathwayEnv(DigitalTwinEnv):
     ((14,), True)
     >>> obs, reward, terminated, truncated, info = env.step(np.array([0.25], np.float32))
     >>> info["step"], info["feed"], info["fed"] > 0
-    (250, 1.0, True)
+    (250, 1.5, True)
     """
 
     settings_cls = MetabolicSettings

@@ -17,7 +17,12 @@ of one method in ONE batched vector env with ``AutoresetMode.DISABLED``:
   ``baseline_grid_seeds`` TRAINING seeds (``seed ..``, the training snapshot split: the
   training env kwargs), never from the held-out ones. The search is cached in
   ``<run_dir>/constant_grid.json`` (keyed by env id, kwargs, grid and seeds; recomputed when
-  any differs), so a re-evaluation does not repeat it.
+  any differs), so a re-evaluation does not repeat it;
+* ``best two-phase`` -- for families whose objective rewards a time-varying action
+  (:attr:`Family.progress_index`; the metabolic pathway): a grid action until a fraction of
+  the episode (``baseline_stop_grid``), then the zero action; searched the same way on the
+  same training seeds, cached in ``<run_dir>/schedule_grid.json``. It tells whether a learned
+  policy does more than the obvious open-loop schedule.
 
 Written (through :func:`simrl.evaluation.report.write_evaluation`, atomically, the episodes
 table last): ``episodes.parquet`` (one row per method and seed; final-info columns
@@ -29,9 +34,9 @@ actions) and ``trajectories.npz`` (the same data plus one end-of-episode frame p
 the dashboard page :mod:`simrl.dashboard.digital_twin_page`).
 
 Env config keys read here (besides ``id``, ``kwargs``, ``evaluation_kwargs``):
-``baseline_grid`` (one list of action values per action dimension; their product is searched)
-and ``baseline_grid_seeds`` (training seeds per grid point); defaults per family in
-:data:`FAMILIES`.
+``baseline_grid`` (one list of action values per action dimension; their product is searched),
+``baseline_grid_seeds`` (training seeds per grid point) and ``baseline_stop_grid`` (stop
+fractions of the two-phase search); defaults per family in :data:`FAMILIES`.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ log = logging.getLogger(__name__)
 
 NO_CONTROL = "no control"
 BEST_CONSTANT = "best constant"
+BEST_SCHEDULE = "best two-phase"
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,11 @@ class Family:
     target: Callable[[Any], dict[str, float] | None]  # settings -> target populations by key
     state_labels: tuple[str, ...] = ()
     extra_keys: tuple[str, ...] = ()  # final-info keys copied into the episode records
+    # Two-phase open-loop baseline (families whose objective rewards a time-varying action):
+    # the observation index of the elapsed episode fraction, and the fractions at which the
+    # schedule switches from a grid action to the zero action; None / () for no such baseline.
+    progress_index: int | None = None
+    default_stop_grid: tuple[float, ...] = ()
 
 
 def _predator_prey_target(settings: Any) -> dict[str, float]:
@@ -81,7 +92,8 @@ def _metabolic_no_control(settings: Any) -> tuple[str, tuple[float, ...]]:
     # The pathway without a controller keeps the feed it had: the stored steady states' feed
     # (the published operating point, 1.0). A zero feed is not "no intervention" but starvation.
     feed = float(settings.snapshot_set.params.feed)
-    return f"{NO_CONTROL} (feed {feed:g})", (min(feed / settings.feed_max, 1.0),)
+    action = (feed - settings.feed_min) / (settings.feed_max - settings.feed_min)
+    return f"{NO_CONTROL} (feed {feed:g})", (float(np.clip(action, 0.0, 1.0)),)
 
 
 #: Evaluator specifications by environment id.
@@ -100,11 +112,17 @@ FAMILIES: dict[str, Family] = {
     "simrl/MetabolicPathway-v0": Family(
         state_keys=("S", "P", "Q", "R", "T"),
         action_labels=("substrate feed (action)",),
-        # Fractions of feed_max (default 4 molecules per step): feeds 0.2 ... 4.
-        default_grid=((0.0, 0.025, 0.05, 0.125, 0.25, 0.375, 0.5, 0.75, 1.0),),
+        # Actions of Box(0, 1): with the default feed range 0.5-4.5 molecules per step, feeds
+        # 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2, 2.5, 3.5, 4.5 (dense around the constant optimum, ~1.5).
+        default_grid=((0.0, 0.0625, 0.125, 0.1875, 0.25, 0.3125, 0.375, 0.5, 0.75, 1.0),),
         no_control=_metabolic_no_control,
         target=lambda settings: None,
         extra_keys=("yield", "fed", "product"),
+        # The overall yield pays for converting the pathway's stock before the end: feeding
+        # a constant, then only the basal feed (action 0) for the last 10-30 % of the episode
+        # (observation 12 is the elapsed fraction) is the open-loop policy an engineer tries first.
+        progress_index=12,
+        default_stop_grid=(0.7, 0.8, 0.9),
     ),
 }
 
@@ -205,15 +223,30 @@ def episode_records(name: str, r: Rollout, state_keys: Sequence[str], extra_keys
 # ---------------------------------------------------------------------------------------------
 
 
+def switching_policy(actions: np.ndarray, stops: np.ndarray | None, progress_index: int | None) -> Callable[[np.ndarray], np.ndarray]:
+    """Row i plays ``actions[i]`` -- until the elapsed fraction ``obs[:, progress_index]`` reaches
+    ``stops[i]``, then the zero action -- when ``stops`` is given; else the constant ``actions``."""
+    actions = np.asarray(actions, dtype=np.float32)
+    if stops is None:
+        return lambda obs: np.broadcast_to(actions, (len(obs), actions.shape[-1])).copy()
+    stops = np.asarray(stops, dtype=np.float64)
+    return lambda obs: np.where((obs[:, progress_index] < stops - 1e-9)[:, None], actions, 0.0).astype(np.float32)
+
+
 def grid_search(env_id: str, env_kwargs: Mapping[str, Any], grid: Sequence[Sequence[float]],
-                seeds: Sequence[int], state_keys: Sequence[str]) -> dict[str, Any]:
+                seeds: Sequence[int], state_keys: Sequence[str], stop_grid: Sequence[float] = (),
+                progress_index: int | None = None) -> dict[str, Any]:
     """Mean objective of every constant action of the grid's product over ``seeds``; all
-    ``len(grid points) x len(seeds)`` episodes in one batched env."""
-    points = [tuple(float(v) for v in p) for p in product(*grid)]
+    ``len(grid points) x len(seeds)`` episodes in one batched env. With a ``stop_grid`` (and the
+    observation's ``progress_index``), every point is an action and a stop fraction (the last
+    entry of each point): the action until that fraction of the episode, then the zero action."""
+    axes = [*grid, stop_grid] if stop_grid else list(grid)
+    points = [tuple(float(v) for v in p) for p in product(*axes)]
     rows = [(p, s) for p in points for s in seeds]
-    table = np.array([p for p, _ in rows], dtype=np.float32)
+    table = np.array([p for p, _ in rows], dtype=np.float64)
+    actions, stops = (table[:, :-1], table[:, -1]) if stop_grid else (table, None)
     start = time.perf_counter()
-    r = rollout(env_id, env_kwargs, [s for _, s in rows], lambda obs: table, state_keys)
+    r = rollout(env_id, env_kwargs, [s for _, s in rows], switching_policy(actions, stops, progress_index), state_keys)
     objective = np.array([f.get("objective", math.nan) for f in r.final_info]).reshape(len(points), len(seeds))
     means = objective.mean(axis=1)
     best = int(np.nanargmin(means))
@@ -228,8 +261,12 @@ def grid_search(env_id: str, env_kwargs: Mapping[str, Any], grid: Sequence[Seque
     }
 
 
-def best_constant(cfg: Mapping[str, Any], run_dir: Path, fam: Family) -> dict[str, Any]:
-    """The grid search of ``cfg``'s env, from ``<run_dir>/constant_grid.json`` when it matches, else run and cached."""
+def best_constant(cfg: Mapping[str, Any], run_dir: Path, fam: Family, schedule: bool = False) -> dict[str, Any]:
+    """The grid search of ``cfg``'s env, from ``<run_dir>/constant_grid.json`` when it matches, else run and cached.
+
+    ``schedule=True``: the two-phase search (points: action, switch fraction) over the
+    env config's ``baseline_stop_grid`` (default ``fam.default_stop_grid``), cached in
+    ``<run_dir>/schedule_grid.json``."""
     env_cfg = cfg["env"]
     grid = [list(map(float, g)) for g in (env_cfg.get("baseline_grid") or fam.default_grid)]
     if len(grid) != len(fam.action_labels) or any(len(g) == 0 for g in grid):
@@ -240,8 +277,15 @@ def best_constant(cfg: Mapping[str, Any], run_dir: Path, fam: Family) -> dict[st
         raise ValueError(f"baseline_grid_seeds must be >= 1, got {n_seeds}")
     seeds = list(range(int(cfg["seed"]), int(cfg["seed"]) + n_seeds))
     kwargs = dict(env_cfg.get("kwargs") or {})
-    key = hashlib.sha256(json.dumps([env_cfg["id"], kwargs, grid, seeds], sort_keys=True, default=str).encode()).hexdigest()
-    path = Path(run_dir) / "constant_grid.json"
+    stops: list[float] = []
+    if schedule:
+        stops = [float(v) for v in (env_cfg.get("baseline_stop_grid") or fam.default_stop_grid)]
+        if fam.progress_index is None or not stops or not all(0.0 < v < 1.0 for v in stops):
+            raise ValueError(f"a two-phase baseline needs a family with an elapsed-fraction observation and "
+                             f"baseline_stop_grid values in (0, 1); got {stops} for {env_cfg['id']}")
+    key = hashlib.sha256(json.dumps([env_cfg["id"], kwargs, grid, seeds, stops], sort_keys=True,
+                                    default=str).encode()).hexdigest()  # fmt: skip
+    path = Path(run_dir) / ("schedule_grid.json" if schedule else "constant_grid.json")
     if path.is_file():
         try:
             cached = json.loads(path.read_text())
@@ -250,10 +294,11 @@ def best_constant(cfg: Mapping[str, Any], run_dir: Path, fam: Family) -> dict[st
         except (OSError, ValueError):
             pass  # unreadable: recompute
     result = {"key": key, "env": env_cfg["id"], "kwargs": kwargs,
-              **grid_search(env_cfg["id"], kwargs, grid, seeds, fam.state_keys)}  # fmt: skip
+              **grid_search(env_cfg["id"], kwargs, grid, seeds, fam.state_keys, stops, fam.progress_index)}  # fmt: skip
     atomic_write_text(path, json.dumps(result, indent=2, default=str) + "\n")
-    log.info("constant-rate grid search: %d points x %d training seeds in %.1f s, best %s (objective %.4g)",
-             len(result["points"]), n_seeds, result["seconds"], result["best_action"], result["best_mean_objective"])
+    log.info("%s grid search: %d points x %d training seeds in %.1f s, best %s (objective %.4g)",
+             "two-phase" if schedule else "constant-rate", len(result["points"]), n_seeds,
+             result["seconds"], result["best_action"], result["best_mean_objective"])  # fmt: skip
     return result
 
 
@@ -290,6 +335,12 @@ def evaluate(model: Any | None, cfg: Mapping[str, Any], run_dir: str | Path, nam
         policies.append((name, lambda obs: np.asarray(model.predict(obs, deterministic=True)[0])))
     policies.append((free_label, lambda obs: np.tile(free, (len(obs), 1))))
     policies.append((label, lambda obs: np.tile(best, (len(obs), 1))))
+    schedule = None
+    if fam.progress_index is not None:
+        schedule = best_constant(cfg, run_dir, fam, schedule=True)
+        action, stop = np.asarray(schedule["best_action"][:-1]), schedule["best_action"][-1]
+        policies.append((f"{BEST_SCHEDULE} ({', '.join(f'{v:g}' for v in action)} until {stop:g})",
+                         switching_policy(action, np.array([stop]), fam.progress_index)))
 
     records: list[EpisodeRecord] = []
     rollouts: dict[str, Rollout] = {}
@@ -303,11 +354,12 @@ def evaluate(model: Any | None, cfg: Mapping[str, Any], run_dir: str | Path, nam
     target = fam.target(settings)
     summary = summarise(records, [p for p, _ in policies])
     table = format_table(summary)
-    baselines = [free_label, label]
+    baselines = [p for p, _ in policies[1 if model is not None else 0:]]
     payload = {
         "env": env_id, "policy": name if model is not None else None, "baselines": baselines,
         "seeds": seeds, "target": target, "methods": summary,
         "grid_search": {k: v for k, v in grid.items() if k != "key"},
+        "schedule_search": None if schedule is None else {k: v for k, v in schedule.items() if k != "key"},
     }  # fmt: skip
     files: dict[str, str | bytes] = {
         "summary.json": json.dumps(payload, indent=2, default=_json_default) + "\n",
@@ -320,7 +372,7 @@ def evaluate(model: Any | None, cfg: Mapping[str, Any], run_dir: str | Path, nam
     write_evaluation(out_dir, records, run_identity(cfg, run_dir), baselines=baselines, files=files)
     objective = summary[0]["objective_mean"] if model is not None else math.nan
     return {"table": table, "out_dir": str(out_dir), "objective": float(objective), "summary": summary,
-            "grid": grid}  # fmt: skip
+            "grid": grid, "schedule": schedule}  # fmt: skip
 
 
 def env_settings(env_id: str, env_kwargs: Mapping[str, Any]) -> Any:
@@ -370,7 +422,7 @@ def format_table(summary: Sequence[Mapping[str, Any]]) -> str:
         ci = f"[{s['objective_low']:.4g}, {s['objective_high']:.4g}]"
         lines.append(f"{s['policy']:<34} {s['objective_mean']:>10.4g} {ci:>21} {s['extinct_fraction']:>8.2f} "
                      f"{s['effort_mean']:>8.4f} " + " ".join(f"{s[k]:>9.0f}" for k in finals))  # fmt: skip
-    lines.append("objective: the environment's episode objective (mean per-tick cost), lower is better; "
+    lines.append("objective: the environment's episode objective (info['objective']), lower is better; "
                  "CI: stratified bootstrap over held-out seeds")  # fmt: skip
     return "\n".join(lines)
 

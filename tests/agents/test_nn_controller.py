@@ -233,21 +233,30 @@ def test_metabolic_task_objective_is_minus_the_yield_and_the_controller_runs_on_
     ctrl = NNController(env, seed=0, **{**TINY, "fit_horizon": 2})
     t = ctrl.task
     assert isinstance(t, MetabolicTask) and t.n_decisions == 4 and t.unit == t.reference[0]
-    # A constant law: the objective is -(integral of F_O) / max(fed, guard), computed by hand here.
+    # A constant law: the objective is -(integral of F_O) / (stock + fed), computed by hand here.
     law = ControlLaw(t.n_features, 1, (4,))
     with torch.no_grad():
-        law.head.bias.fill_(0.0)  # action 0.5 -> feed 2 molecules per step (full scale)
+        law.head.bias.fill_(0.0)  # action 0.5 -> feed 2.5 molecules per step (full scale)
     model = t.make_metamodel()
     x0 = torch.ones(1, 5, dtype=torch.float64)
     with torch.no_grad():
         got = rollout_cost(law, model, t, x0, n_decisions=4, substeps=2)
-        feed = 0.5 * t.feed_max * t.effective_scale / t.unit
+        feed = (t.feed_min + 0.5 * (t.feed_max - t.feed_min)) * t.effective_scale / t.unit
         x, product, h = x0, 0.0, t.ticks_per_action / 2
         for _ in range(8):
             x_new = model.step(x, torch.tensor([[feed]], dtype=torch.float64), h)
             product += 0.5 * h * float(model.rates(x)[0, 3] + model.rates(x_new)[0, 3])
             x = x_new
-    assert float(got) == pytest.approx(-product / (feed * 8 * h), rel=1e-12)
+    assert float(got) == pytest.approx(-product / (3.0 + feed * 8 * h), rel=1e-12)
+    # The law sees the elapsed fraction of the episode (observation 12): the same state late in
+    # the episode is a different input.
+    obs = env.reset()
+    late = obs.copy()
+    late[:, 12] = 0.9
+    early_x, late_x = (torch.as_tensor(t.state_from_obs(o)) for o in (obs, late))
+    f0 = t.features(early_x, torch.as_tensor(t.progress_from_obs(obs)))
+    f1 = t.features(late_x, torch.as_tensor(t.progress_from_obs(late)))
+    assert f0.shape == (2, 6) and torch.equal(f0[:, :5], f1[:, :5]) and np.allclose(f1[:, 5], 0.9)
     ctrl.learn(total_timesteps=16)
-    actions, _ = ctrl.predict(env.reset())
+    actions, _ = ctrl.predict(obs)
     assert actions.shape == (2, 1) and np.all((actions >= 0) & (actions <= 1))

@@ -13,7 +13,7 @@ from simrl.envs.metabolic import (
     generate_snapshot_set,
     load_snapshot_set,
 )
-from simrl.physics.ecology.metabolic import PUBLISHED_CONTINUOUS_STEADY_STATE, MetabolicParams
+from simrl.physics.ecology.metabolic import PUBLISHED_CONTINUOUS_STEADY_STATE, SUBSTRATE_POOL, MetabolicParams
 
 SMALL = MetabolicParams(scale=0.05)
 
@@ -47,32 +47,54 @@ def test_same_seed_same_actions_give_identical_whole_episodes(snaps, rollout):
     assert any(not np.array_equal(x[0], y[0]) for x, y in zip(a[1:], c[1:]))
 
 
-def test_return_is_the_episode_yield_of_the_product(snaps):
+def test_return_is_the_episode_yield_on_substrate_supplied(snaps):
     for product, reaction in (("T", 3), ("R", 2)):
-        env = make(snaps, product=product, feed_max=3.0)
+        env = make(snaps, product=product, feed_max=3.5, feed_min=0.5)
         env.reset(seed=2)
         model = env.unwrapped.model
         fed0, made0 = model.fed[0], model.reactions[0, reaction]
+        pool0 = model.counts()[0] @ SUBSTRATE_POOL
         total = 0.0
         for t in range(10):
             _, r, term, trunc, info = env.step(np.array([0.1 * t], np.float32))
             total += r
-            assert info["feed"] == pytest.approx(0.3 * t, abs=1e-6)
+            assert info["feed"] == pytest.approx(0.5 + 0.3 * t, abs=1e-6)
+            assert info["pool"] == model.counts()[0] @ SUBSTRATE_POOL
+            assert 0.0 <= info["window_yield"] <= 1.0
         fed, made = model.fed[0] - fed0, model.reactions[0, reaction] - made0
-        guard = 0.1 * SMALL.effective_scale * 1000
-        assert trunc and info["fed"] == fed and info["product"] == made
-        assert total == pytest.approx(made / max(fed, guard), abs=1e-12)
+        assert trunc and info["fed"] == fed and info["product"] == made and info["supplied"] == pool0 + fed
+        assert total == pytest.approx(made / (pool0 + fed), abs=1e-12)
         assert info["yield"] == pytest.approx(total) and info["objective"] == -info["yield"]
 
 
-def test_zero_feed_is_guarded(snaps):
-    env = make(snaps)
-    env.reset(seed=0)
-    for _ in range(10):
-        _, r, _, trunc, info = env.step(np.zeros(1, np.float32))
-        assert np.isfinite(r) and np.isfinite(info["window_yield"])
-    assert trunc and info["fed"] == 0
-    assert info["yield"] == pytest.approx(info["product"] / (0.1 * SMALL.effective_scale * 1000))
+def test_linearised_reward_is_product_minus_its_worth_in_substrate(snaps):
+    kwargs = dict(episode_steps=1000, steps_per_action=100)
+    env, ref = make(snaps, reward="linearised", yield_reference=0.2, **kwargs), make(snaps, **kwargs)
+    total = 0.0
+    for e in (env, ref):
+        e.reset(seed=4)
+    for t in range(10):
+        action = np.array([0.05 * t], np.float32)
+        _, r, _, trunc, info = env.step(action)
+        _, _, _, _, info_ref = ref.step(action)
+        total += r
+        assert info["yield"] == info_ref["yield"]  # same trajectory, same objective
+    assert trunc
+    assert total == pytest.approx((info["product"] - 0.2 * info["fed"]) / (100 * SMALL.effective_scale), rel=1e-12)
+
+
+def test_starving_the_pathway_does_not_pay(snaps):
+    """Draining the stock present at reset is charged to the yield (the earlier P/F form was not)."""
+    env = make(snaps, episode_steps=2000, steps_per_action=200, feed_min=0.0)
+    yields = {}
+    for feed in (0.0, 0.25):
+        env.reset(seed=0, options={"snapshot": 0})
+        for _ in range(10):
+            _, r, _, trunc, info = env.step(np.array([feed], np.float32))
+            assert np.isfinite(r) and np.isfinite(info["window_yield"])
+        assert trunc and (info["fed"] == 0) == (feed == 0) and info["product"] > 0
+        yields[feed] = info["yield"]
+    assert 0 < yields[0.0] < 2 * yields[0.25] and yields[0.25] < 0.5
 
 
 def test_vector_env_matches_single_envs_over_whole_episodes_and_autoresets(snaps, vector_matches_singles):
@@ -138,8 +160,11 @@ def test_bad_actions_are_rejected_and_out_of_range_clipped(snaps, rollout):
         ({"episode_steps": 1050}, "multiple"),
         ({"feed_max": 0.0}, "feed_max"),
         ({"feed_max": -1.0}, "feed_max"),
+        ({"feed_min": -0.1}, "feed_min"),
+        ({"feed_min": 5.0}, "feed_min < feed_max"),
+        ({"reward": "ratio"}, "accepted"),
+        ({"yield_reference": 0.0}, "yield_reference"),
         ({"product": "S"}, "accepted"),
-        ({"feed_guard": 0.0}, "feed_guard"),
         ({"snapshot_split": "test"}, "accepted"),
         ({"params": {"scale": 0.5}}, "snapshot set"),
         ({"params": {"mode": "batch"}}, "continuous"),

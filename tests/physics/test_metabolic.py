@@ -16,6 +16,7 @@ from simrl.physics.ecology.metabolic import (
     PUBLISHED_CONTINUOUS_STEADY_STATE,
     REACTIONS,
     SPECIES,
+    SUBSTRATE_POOL,
     MetabolicBatch,
     MetabolicModel,
     MetabolicParams,
@@ -89,6 +90,20 @@ def test_catalysis_stoichiometry_and_flux_balance():
         assert forms(c, "T") - forms(c0, "T") == r["P->T"] - dil["T"]
         assert np.all(enzyme_totals(c) == enzyme_totals(c0))
     assert model.reactions.min() > 0 and model.diluted.sum() > 0
+
+
+def test_substrate_pool_balance():
+    """The yield's inventory: S, P, Q in any form change only by feed, product formation, dilution."""
+    pool = sum(np.isin(np.array(SPECIES), FORMS[m]).astype(int) for m in "SPQ")
+    np.testing.assert_array_equal(pool, SUBSTRATE_POOL)
+    model = MetabolicModel(SMALL.replace(feed=40.0), seed=4)
+    u0 = model.counts() @ SUBSTRATE_POOL
+    for feed in (40.0, 0.0, 120.0):
+        c = model.step(700, feed=feed)
+        r = dict(zip(REACTIONS, model.reactions))
+        lost = r["Q->R"] + r["P->T"] + model.diluted[:3].sum()
+        assert u0 + model.fed - c @ SUBSTRATE_POOL == lost
+    assert r["P->T"] > 0 and r["Q->R"] > 0 and model.diluted[:3].min() > 0
 
 
 def test_feed_carry_over_is_exact():

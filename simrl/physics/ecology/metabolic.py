@@ -149,6 +149,13 @@ ENZYME_FORMS = {
 CARBON = np.array([1, 1, 1, 1, 1,                       # S P Q R T
                    0, 1, 1, 1, 0, 1, 1, 0, 1, 1,        # A AS AP AR E EP EQ I IQ IR
                    0, 1, 1, 1, 2, 2], np.int64)         # O OP OT OR ORP ORT
+#: Substrate not yet turned into a product: S, P and Q, free or bound (AS; AP, EP, OP and the P
+#: of ORP; EQ, IQ), one per molecule. ``counts @ SUBSTRATE_POOL`` changes only by the feed, the
+#: two product-forming catalyses (Q->R, P->T) and the dilution of free S, P, Q; it is the
+#: inventory in the yield of ``simrl/MetabolicPathway-v0``.
+SUBSTRATE_POOL = np.array([1, 1, 1, 0, 0,               # S P Q R T
+                           0, 1, 1, 0, 0, 1, 1, 0, 1, 0,  # A AS AP AR E EP EQ I IQ IR
+                           0, 1, 0, 0, 1, 0], np.int64)   # O OP OT OR ORP ORT
 #: Continuous mode, feed 1.0, dilution 0.0005: published mean steady state of the free
 #: metabolites (S, P, Q, R, T), full scale.
 PUBLISHED_CONTINUOUS_STEADY_STATE = (1246.0, 171.0, 177.0, 106.0, 304.0)
