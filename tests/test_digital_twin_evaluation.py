@@ -182,6 +182,13 @@ def test_evaluator_runs_the_metabolic_pathway_with_its_no_control_feed(tmp_path)
     methods = list(dict.fromkeys(episodes["policy"]))
     assert methods[0] == "feeder" and methods[1] == "no control (feed 1)" and methods[2].startswith(dt.BEST_CONSTANT)
     assert methods[3].startswith(dt.BEST_SCHEDULE) and methods[3].endswith("until 0.5)")
+    # paired difference to the best constant, per seed
+    rows = {row["policy"]: row for row in result["summary"]}
+    per_seed = episodes.pivot_table(index="seed", columns="policy", values="objective")
+    assert rows[methods[2]]["diff_mean"] == 0.0
+    assert rows["feeder"]["diff_mean"] == pytest.approx((per_seed["feeder"] - per_seed[methods[2]]).mean())
+    assert rows["feeder"]["diff_low"] <= rows["feeder"]["diff_mean"] <= rows["feeder"]["diff_high"]
+    assert "- best constant" in result["table"]
     # the objective is minus the yield, and the episodes table keeps the yield
     np.testing.assert_allclose(episodes["objective"], -episodes["yield"])
     assert result["objective"] == pytest.approx(-episodes.loc[episodes["policy"] == "feeder", "yield"].mean())

@@ -352,7 +352,7 @@ def evaluate(model: Any | None, cfg: Mapping[str, Any], run_dir: str | Path, nam
         log.info("evaluated %-24s on %d seeds in %.1f s", policy_name, len(seeds), time.perf_counter() - start)
 
     target = fam.target(settings)
-    summary = summarise(records, [p for p, _ in policies])
+    summary = summarise(records, [p for p, _ in policies], reference=label)
     table = format_table(summary)
     baselines = [p for p, _ in policies[1 if model is not None else 0:]]
     payload = {
@@ -388,9 +388,15 @@ def env_settings(env_id: str, env_kwargs: Mapping[str, Any]) -> Any:
         env.close()
 
 
-def summarise(records: Sequence[EpisodeRecord], order: Sequence[str]) -> list[dict[str, Any]]:
-    """Per method: mean objective with a 95 % stratified-bootstrap interval, extinctions, effort, final populations."""
+def summarise(records: Sequence[EpisodeRecord], order: Sequence[str], reference: str | None = None) -> list[dict[str, Any]]:
+    """Per method: mean objective with a 95 % stratified-bootstrap interval, extinctions, effort, final populations.
+
+    With a ``reference`` method (the best constant), also the paired difference ``objective -
+    reference objective`` over the seeds both played (``diff_mean``, ``diff_low``, ``diff_high``:
+    mean and 95 % bootstrap interval; every method starts from the same stored state per seed,
+    so the pairing removes the spread between start states)."""
     out = []
+    objectives = {p: {r.seed: r.final_info["objective"] for r in records if r.policy == p} for p in order}
     for policy in order:
         recs = [r for r in records if r.policy == policy]
         obj = np.array([r.final_info["objective"] for r in recs])
@@ -405,6 +411,11 @@ def summarise(records: Sequence[EpisodeRecord], order: Sequence[str]) -> list[di
             "extinct_fraction": float(np.mean([r.final_info["extinct"] for r in recs])),
             "effort_mean": float(np.mean([r.final_info["effort"] for r in recs])),
         }
+        if reference is not None:
+            ref = objectives[reference]
+            diff = np.array([v - ref[seed] for seed, v in objectives[policy].items() if seed in ref])
+            d = interval_estimates(diff, reps=2000, rng=0, metrics=("mean",))["mean"]
+            row.update(diff_mean=d.point, diff_low=d.low, diff_high=d.high)
         for key in recs[0].final_info:
             if key.startswith("final_"):
                 row[f"{key}_mean"] = float(np.mean([r.final_info[key] for r in recs]))
@@ -415,15 +426,20 @@ def summarise(records: Sequence[EpisodeRecord], order: Sequence[str]) -> list[di
 def format_table(summary: Sequence[Mapping[str, Any]]) -> str:
     """A fixed-width text table: objective mean [95 % CI], extinctions, effort, final populations."""
     finals = [k for k in summary[0] if k.startswith("final_")]
-    header = (f"{'method':<34} {'objective':>10} {'95% CI':>21} {'extinct':>8} {'effort':>8} "
-              + " ".join(f"{k[6:-5]:>9}" for k in finals))  # fmt: skip
+    paired = "diff_mean" in summary[0]
+    header = (f"{'method':<34} {'objective':>10} {'95% CI':>21} "
+              + (f"{'- best constant [95% CI]':>32} " if paired else "")
+              + f"{'extinct':>8} {'effort':>8} " + " ".join(f"{k[6:-5]:>9}" for k in finals))  # fmt: skip
     lines = [header, "-" * len(header)]
     for s in summary:
         ci = f"[{s['objective_low']:.4g}, {s['objective_high']:.4g}]"
-        lines.append(f"{s['policy']:<34} {s['objective_mean']:>10.4g} {ci:>21} {s['extinct_fraction']:>8.2f} "
-                     f"{s['effort_mean']:>8.4f} " + " ".join(f"{s[k]:>9.0f}" for k in finals))  # fmt: skip
+        diff = f"{s['diff_mean']:+.3g} [{s['diff_low']:+.3g}, {s['diff_high']:+.3g}]" if paired else ""
+        lines.append(f"{s['policy']:<34} {s['objective_mean']:>10.4g} {ci:>21} " + (f"{diff:>32} " if paired else "")
+                     + f"{s['extinct_fraction']:>8.2f} {s['effort_mean']:>8.4f} "
+                     + " ".join(f"{s[k]:>9.0f}" for k in finals))  # fmt: skip
     lines.append("objective: the environment's episode objective (info['objective']), lower is better; "
-                 "CI: stratified bootstrap over held-out seeds")  # fmt: skip
+                 "CI: stratified bootstrap over held-out seeds"
+                 + ("; - best constant: paired difference per seed (negative = better)" if paired else ""))  # fmt: skip
     return "\n".join(lines)
 
 

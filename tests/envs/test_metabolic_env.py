@@ -39,7 +39,7 @@ def test_same_seed_same_actions_give_identical_whole_episodes(snaps, rollout):
     actions = np.random.default_rng(3).random((12, 1)).astype(np.float32)
     a = rollout(make(snaps), actions, seed=7)
     b = rollout(make(snaps), actions, seed=7)
-    assert len(a) == len(b) == 11 and a[-1][3] and not a[-1][2]
+    assert len(a) == len(b) == 11 and a[-1][2] and not a[-1][3]
     for (oa, ra, ta, ua, ia), (ob, rb, tb, ub, ib) in zip(a, b):
         np.testing.assert_array_equal(oa, ob)
         assert ra == rb and ta == tb and ua == ub and ia == ib
@@ -62,7 +62,7 @@ def test_return_is_the_episode_yield_on_substrate_supplied(snaps):
             assert info["pool"] == model.counts()[0] @ SUBSTRATE_POOL
             assert 0.0 <= info["window_yield"] <= 1.0
         fed, made = model.fed[0] - fed0, model.reactions[0, reaction] - made0
-        assert trunc and info["fed"] == fed and info["product"] == made and info["supplied"] == pool0 + fed
+        assert term and not trunc and info["fed"] == fed and info["product"] == made and info["supplied"] == pool0 + fed
         assert total == pytest.approx(made / (pool0 + fed), abs=1e-12)
         assert info["yield"] == pytest.approx(total) and info["objective"] == -info["yield"]
 
@@ -75,11 +75,11 @@ def test_linearised_reward_is_product_minus_its_worth_in_substrate(snaps):
         e.reset(seed=4)
     for t in range(10):
         action = np.array([0.05 * t], np.float32)
-        _, r, _, trunc, info = env.step(action)
+        _, r, term, _, info = env.step(action)
         _, _, _, _, info_ref = ref.step(action)
         total += r
         assert info["yield"] == info_ref["yield"]  # same trajectory, same objective
-    assert trunc
+    assert term
     assert total == pytest.approx((info["product"] - 0.2 * info["fed"]) / (100 * SMALL.effective_scale), rel=1e-12)
 
 
@@ -90,9 +90,9 @@ def test_starving_the_pathway_does_not_pay(snaps):
     for feed in (0.0, 0.25):
         env.reset(seed=0, options={"snapshot": 0})
         for _ in range(10):
-            _, r, _, trunc, info = env.step(np.array([feed], np.float32))
+            _, r, term, _, info = env.step(np.array([feed], np.float32))
             assert np.isfinite(r) and np.isfinite(info["window_yield"])
-        assert trunc and (info["fed"] == 0) == (feed == 0) and info["product"] > 0
+        assert term and (info["fed"] == 0) == (feed == 0) and info["product"] > 0
         yields[feed] = info["yield"]
     assert 0 < yields[0.0] < 2 * yields[0.25] and yields[0.25] < 0.5
 
@@ -113,10 +113,10 @@ def test_vector_env_disabled_autoreset_and_sb3_adapter(snaps):
     venv.reset(seed=[1, 2])
     for _ in range(2):
         _, _, term, trunc, info = venv.step(np.full((2, 1), 0.5, np.float32))
-    assert trunc.all() and not term.any()
+    assert term.all() and not trunc.any()
     frames = venv.render()
     _, rewards, term2, trunc2, info2 = venv.step(np.ones((2, 1), np.float32))
-    assert trunc2.all() and not rewards.any() and (info2["step"] == 200).all() and (info2["fed"] == info["fed"]).all()
+    assert term2.all() and not rewards.any() and (info2["step"] == 200).all() and (info2["fed"] == info["fed"]).all()
     np.testing.assert_array_equal(venv.render()[0], frames[0])
     adapter = GymnasiumVecEnvAdapter(MetabolicPathwayVectorEnv(num_envs=2, snapshots=snaps, episode_steps=200,
                                                                steps_per_action=100))
