@@ -306,6 +306,22 @@ def test_generator_survives_a_killed_run(tmp_path):
     assert not list(killed.glob(".*"))
 
 
+def test_generator_warns_when_the_dns_exceeds_the_cfl_bound(tmp_path, monkeypatch):
+    import warnings
+
+    from simrl.physics.turbulence.model import TurbulenceModel
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        man = generate_reference(TINY, tmp_path / "ok", progress=False, log=lambda s: None)
+    assert 0 < man["max_cfl"] <= man["cfl_limit"]
+    monkeypatch.setattr(TurbulenceModel, "cfl_limit", property(lambda self: 0.5 * man["max_cfl"]))
+    messages = []
+    with pytest.warns(RuntimeWarning, match="above the solver's stability bound"):
+        again = generate_reference(TINY, tmp_path / "tight", progress=False, log=messages.append)
+    assert again["max_cfl"] == man["max_cfl"] and any("smaller dt" in m for m in messages)
+
+
 def test_generator_rejects_inconsistent_plans(tmp_path):
     with pytest.raises(ValueError, match="sample_interval / dt must be a positive integer"):
         generate_reference(dataclasses.replace(TINY, dt=0.03), tmp_path, progress=False)

@@ -39,6 +39,7 @@ from __future__ import annotations
 import io
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -500,6 +501,14 @@ def _write_outputs(case, out: Path, grid, stats, series, n_spin, wall, output_di
         "stationarity": stationarity,
         "shapes": {k: list(np.shape(v)) for k, v in sorted(arrays.items())},
     }
+    if manifest["max_cfl"] > manifest["cfl_limit"]:
+        # Stable runs above the bound exist (it is conservative, see TurbulenceModel.cfl_limit),
+        # but a reference should not rely on it.
+        message = (f"{case.name}: the DNS reached CFL {manifest['max_cfl']:.3f}, above the solver's stability bound "
+                   f"{manifest['cfl_limit']:.3f} (it stayed finite); regenerate with a smaller dt (now {case.dt}) "
+                   f"for margin")  # fmt: skip
+        log(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
     mpath = manifest_path(case.name, out.parent)
     _atomic_write_bytes(mpath, lambda f: f.write((json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()))
     log(f"wrote {out} ({manifest['bytes'] / 1e6:.2f} MB) and {mpath.name}; sigma_omega = {sigma:.4g}, wall {wall:.0f} s")
