@@ -200,3 +200,39 @@ def test_evaluator_runs_the_metabolic_pathway_with_its_no_control_feed(tmp_path)
     best = result["schedule"]["best_action"]
     assert best[1] == 0.5 and best[0] in (0.25, 0.5)
     np.testing.assert_allclose(traj["methods"][methods[3]]["actions_mean"][:, 0], [best[0], best[0], 0.0, 0.0])
+
+
+def _metabolic_page_script(root: str) -> None:
+    from simrl.dashboard import runs as runs_mod
+    from simrl.dashboard.components import PageContext
+    from simrl.dashboard.digital_twin_page import metabolic_page
+
+    runs = runs_mod.load_runs([root])
+    metabolic_page(PageContext(roots=[root], all_runs=runs, runs=runs))
+
+
+def test_train_agent_metabolic_ppo_end_to_end_and_its_dashboard_page(tmp_path):
+    """``train_agent.py env=metabolic`` (tiny PPO run) -> evaluation with both baselines -> page."""
+    from streamlit.testing.v1 import AppTest
+
+    run_dir = tmp_path / "outputs" / "metabolic" / "ppo" / "tiny"
+    run_dir.mkdir(parents=True)
+    args = [
+        "env=metabolic", "total_timesteps=16", "n_envs=2", "progress_bar=false", "evaluation.n_seeds=2",
+        "env.kwargs.episode_steps=1000", "env.agent_kwargs.ppo.n_steps=8", "env.agent_kwargs.ppo.batch_size=16",
+        "env.baseline_grid=[[0,0.25]]", "env.baseline_grid_seeds=1", "env.baseline_stop_grid=[0.5]", "device=cpu",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_agent.py"), f"hydra.run.dir={run_dir}", *args],
+                            capture_output=True, text=True, timeout=600, env=env, cwd=run_dir)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "best two-phase" in result.stdout and "- best constant" in result.stdout
+    at = AppTest.from_function(_metabolic_page_script, args=(str(tmp_path),), default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert at.header[0].value.startswith("MetabolicPathway")
+    assert any("overall yield" in c.value for c in at.caption)
+    table = at.dataframe[0].value
+    assert table["policy"].tolist()[0] == "ppo" and table["policy"].tolist()[3].startswith(dt.BEST_SCHEDULE)
+    assert {"diff_mean", "diff_low", "diff_high"} <= set(table.columns)

@@ -67,15 +67,24 @@ def trajectories_figure(traj: dict, title: str) -> go.Figure:
 def objective_table(summary: dict) -> pd.DataFrame:
     """The per-method rows of ``summary.json`` with the columns a reader needs first."""
     frame = pd.DataFrame(summary.get("methods", []))
-    first = ["policy", "objective_mean", "objective_low", "objective_high", "extinct_fraction", "effort_mean"]
+    first = ["policy", "objective_mean", "objective_low", "objective_high", "diff_mean", "diff_low", "diff_high",
+             "extinct_fraction", "effort_mean"]
     return frame[[c for c in first if c in frame] + [c for c in frame if c not in first]]
+
+
+#: What each environment's objective is, for the page's caption.
+OBJECTIVES = {
+    "simrl/PredatorPrey-v0": "the mean per-tick cost (distance to the target plus effort)",
+    "simrl/MetabolicPathway-v0": "minus the overall yield, T formed / (substrate in the pathway at reset + S fed)",
+}
 
 
 def digital_twin_page(ctx: PageContext, env_id: str, title: str) -> None:
     st.header(f"{title}: controlled agent-based model against its target")
     st.caption("Every method played one episode per held-out seed on the agent-based model itself. "
-               "Objective: the environment's mean per-tick cost (distance to the target plus effort), lower is "
-               "better; interval: 95 % bootstrap over seeds. Bands: 10-90 % of the seeds.")  # fmt: skip
+               f"Objective: {OBJECTIVES.get(env_id, 'the environment episode objective')}, lower is better; "
+               "interval: 95 % bootstrap over seeds; difference: paired per seed, to the best constant. "
+               "Bands: 10-90 % of the seeds.")  # fmt: skip
     usable = ctx.usable_runs_of_env(env_id, title)
     if usable is None:
         return
@@ -97,12 +106,20 @@ def digital_twin_page(ctx: PageContext, env_id: str, title: str) -> None:
             "objective_mean": st.column_config.NumberColumn("objective (mean)", format="%.4g"),
             "objective_low": st.column_config.NumberColumn("95% CI low", format="%.4g"),
             "objective_high": st.column_config.NumberColumn("95% CI high", format="%.4g"),
+            "diff_mean": st.column_config.NumberColumn("- best constant", format="%+.3g"),
+            "diff_low": st.column_config.NumberColumn("low", format="%+.3g"),
+            "diff_high": st.column_config.NumberColumn("high", format="%+.3g"),
         })  # fmt: skip
         grid = summary.get("grid_search") or {}
         if grid:
             st.caption(f"Best constant action {grid.get('best_action')} from a grid of {len(grid.get('points', []))} "
                        f"actions on training seeds {grid.get('seeds')} (mean objective "
                        f"{grid.get('best_mean_objective', float('nan')):.4g}).")  # fmt: skip
+        schedule = summary.get("schedule_search") or {}
+        if schedule:
+            st.caption(f"Best two-phase schedule (action, switch fraction) {schedule.get('best_action')} from "
+                       f"{len(schedule.get('points', []))} candidates on the same seeds (mean objective "
+                       f"{schedule.get('best_mean_objective', float('nan')):.4g}).")  # fmt: skip
     with guard("the grid snapshots"):
         frames = [(name, m["frame"]) for name, m in traj["methods"].items() if "frame" in m]
         if frames:
