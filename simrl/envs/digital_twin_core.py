@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib
 import io
 import json
 from pathlib import Path
@@ -199,10 +200,27 @@ class SnapshotSet:
     history: np.ndarray  # (K, T, n_counts) counts after each of the T steps that led to the states
     splits: dict[str, tuple[int, ...]]
     manifest: dict[str, Any]
+    source: str | None = None  # the checksummed file it was read from
 
     @property
     def params(self) -> Any:
         return self.states[0].params
+
+    def __reduce_ex__(self, protocol: int) -> Any:
+        # Pickled by reference to its file (path + SHA-256), not by value: every SB3 checkpoint
+        # pickles the VecEnv, and the predator-prey set alone is 17 MB of arrays.
+        if self.source is None:
+            return super().__reduce_ex__(protocol)
+        return (_reload_snapshot_set, (type(self).__module__, self.source, self.manifest.get("sha256")))
+
+
+def _reload_snapshot_set(module: str, source: str, sha256: str | None) -> SnapshotSet:
+    """The snapshot set a pickle refers to, re-read by its environment module's ``load_snapshot_set``."""
+    loaded = importlib.import_module(module).load_snapshot_set(source)
+    if loaded.manifest.get("sha256") != sha256:
+        raise ValueError(f"the snapshot file {source} changed since this environment was saved (SHA-256 "
+                         f"{loaded.manifest.get('sha256')}, saved with {sha256}); restore that file to load it")
+    return loaded
 
 
 def snapshot_splits(count: int, eval_count: int | None) -> dict[str, list[int]]:
@@ -237,7 +255,7 @@ def read_snapshot_set(set_cls: Any, path: str, default: Path, regenerate: str, g
         s.validate()
     splits = {name: tuple(int(i) for i in manifest["splits"][name]) for name in ("train", "eval")}
     splits["all"] = tuple(range(len(states)))
-    return set_cls(tuple(states), arrays["history"].astype(np.int64), splits, manifest)
+    return set_cls(tuple(states), arrays["history"].astype(np.int64), splits, manifest, source=str(path))
 
 
 def params_from_snapshots(params: Any, base: Any) -> Any:

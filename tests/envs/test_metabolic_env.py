@@ -127,6 +127,23 @@ def test_vector_env_disabled_autoreset_and_sb3_adapter(snaps):
     assert dones.all() and infos[1]["terminal_observation"].shape == (14,)
 
 
+def test_snapshot_sets_pickle_by_reference_to_their_checksummed_file(tmp_path):
+    import pickle
+
+    path = tmp_path / "ref.npz"
+    generate_snapshot_set(path, SMALL, count=2, steps=300, seed=1)
+    snap = load_snapshot_set(path)
+    blob = pickle.dumps(snap)
+    assert len(blob) < 2000 and pickle.loads(blob) is snap  # the cached set, not a copy
+    env = MetabolicPathwayEnv(snapshots=str(path), episode_steps=200, steps_per_action=100)
+    env.reset(seed=0)
+    env_blob = pickle.dumps(env)  # what an SB3 checkpoint stores: the env's own state and a reference
+    assert b"_reload_snapshot_set" in env_blob and b"MetabolicSnapshotSet" not in env_blob
+    generate_snapshot_set(path, SMALL, count=2, steps=300, seed=2)  # a different file at the same path
+    with pytest.raises(ValueError, match="changed since this environment was saved"):
+        pickle.loads(blob)
+
+
 def test_splits_global_state_and_render(snaps):
     assert load_snapshot_set(snaps).splits["eval"] == (6, 7)
     env = make(snaps, snapshot_split="eval", render_mode="rgb_array")
