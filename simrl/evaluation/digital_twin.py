@@ -328,19 +328,21 @@ def evaluate(model: Any | None, cfg: Mapping[str, Any], run_dir: str | Path, nam
     label = f"{BEST_CONSTANT} ({', '.join(f'{v:g}' for v in best)})"
     free_label, free_action = fam.no_control(settings)
     free = np.asarray(free_action, dtype=np.float32)
-    policies: list[tuple[str, Callable[[np.ndarray], np.ndarray]]] = []
-    if model is not None:
-        if name in (free_label, label):
-            raise ValueError(f"the trained policy's name {name!r} is also a baseline's name")
-        policies.append((name, lambda obs: np.asarray(model.predict(obs, deterministic=True)[0])))
-    policies.append((free_label, lambda obs: np.tile(free, (len(obs), 1))))
-    policies.append((label, lambda obs: np.tile(best, (len(obs), 1))))
+    baselines: list[tuple[str, Callable[[np.ndarray], np.ndarray]]] = [
+        (free_label, switching_policy(free, None, None)),
+        (label, switching_policy(best, None, None)),
+    ]
     schedule = None
     if fam.progress_index is not None:
         schedule = best_constant(cfg, run_dir, fam, schedule=True)
         action, stop = np.asarray(schedule["best_action"][:-1]), schedule["best_action"][-1]
-        policies.append((f"{BEST_SCHEDULE} ({', '.join(f'{v:g}' for v in action)} until {stop:g})",
-                         switching_policy(action, np.array([stop]), fam.progress_index)))
+        baselines.append((f"{BEST_SCHEDULE} ({', '.join(f'{v:g}' for v in action)} until {stop:g})",
+                          switching_policy(action, np.array([stop]), fam.progress_index)))
+    policies = list(baselines)
+    if model is not None:
+        if name in [b for b, _ in baselines]:
+            raise ValueError(f"the trained policy's name {name!r} is also a baseline's name")
+        policies.insert(0, (name, lambda obs: np.asarray(model.predict(obs, deterministic=True)[0])))
 
     records: list[EpisodeRecord] = []
     rollouts: dict[str, Rollout] = {}
@@ -354,9 +356,8 @@ def evaluate(model: Any | None, cfg: Mapping[str, Any], run_dir: str | Path, nam
     target = fam.target(settings)
     summary = summarise(records, [p for p, _ in policies], reference=label)
     table = format_table(summary)
-    baselines = [p for p, _ in policies[1 if model is not None else 0:]]
     payload = {
-        "env": env_id, "policy": name if model is not None else None, "baselines": baselines,
+        "env": env_id, "policy": name if model is not None else None, "baselines": [b for b, _ in baselines],
         "seeds": seeds, "target": target, "methods": summary,
         "grid_search": {k: v for k, v in grid.items() if k != "key"},
         "schedule_search": None if schedule is None else {k: v for k, v in schedule.items() if k != "key"},
@@ -369,7 +370,7 @@ def evaluate(model: Any | None, cfg: Mapping[str, Any], run_dir: str | Path, nam
     }
     from simrl.agents.training import run_identity  # late: training imports the evaluation package
 
-    write_evaluation(out_dir, records, run_identity(cfg, run_dir), baselines=baselines, files=files)
+    write_evaluation(out_dir, records, run_identity(cfg, run_dir), baselines=[b for b, _ in baselines], files=files)
     objective = summary[0]["objective_mean"] if model is not None else math.nan
     return {"table": table, "out_dir": str(out_dir), "objective": float(objective), "summary": summary,
             "grid": grid, "schedule": schedule}  # fmt: skip
