@@ -188,12 +188,11 @@ class MetabolicTask:
     Metamodel state ``x = free (S, P, Q, R, T) / unit`` with ONE unit for all species (the
     published steady-state S at this scale), so the pathway's stoichiometry stays 1:1; an
     action ``a`` is the feed ``(feed_min + a * (feed_max - feed_min)) * effective_scale / unit``
-    per step. The objective
-    is the env's: minus the overall yield ``product formed / (substrate stock at the start +
-    substrate fed)`` over the rollout, with the product formed = the time integral of its
-    Michaelis-Menten flux (F_O for T, F_I for R) and the stock = free S + P + Q of the start
-    state (the metamodel has no enzyme complexes; in the ABM about a fifth of the stock is
-    bound). The yield rewards a time-varying feed (stop feeding before the end to convert the
+    per step. The objective is the env's: minus the overall yield ``product formed / (substrate
+    stock at the start + substrate fed)`` over the rollout, with the product formed = the time
+    integral of its Michaelis-Menten flux (F_O for T, F_I for R) and the stock = free S + P + Q
+    of the start state (the metamodel has no enzyme complexes; in the shipped ABM start states
+    3 % of the stock is bound). The yield rewards a time-varying feed (stop feeding before the end to convert the
     stock), so the law also sees the elapsed fraction of the episode (the env's observation 12).
     Removals are not integers here: ``integer`` is ignored (the ABM carries fractional feed over).
     """
