@@ -17,17 +17,6 @@ from simrl.envs.threebody import ThreeBodyEnv, ThreeBodyVectorEnv
 ENV_ID = "simrl/ThreeBody-v0"
 
 
-def rollout(env, actions, seed):
-    obs, info = env.reset(seed=seed)
-    trace = [(obs.copy(), 0.0, False, False, info)]
-    for a in actions:
-        obs, r, term, trunc, info = env.step(a)
-        trace.append((obs.copy(), r, term, trunc, info))
-        if term or trunc:
-            break
-    return trace
-
-
 def test_registry_is_idempotent_and_lists_the_environment():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -69,7 +58,7 @@ def test_sb3_check_env():
     sb3_check_env(ThreeBodyEnv(measure_wall_time=False), warn=True, skip_render_check=True)
 
 
-def test_same_seed_same_actions_give_identical_whole_episodes():
+def test_same_seed_same_actions_give_identical_whole_episodes(rollout):
     actions = np.random.default_rng(123).integers(0, 10, size=100)
     a = rollout(gym.make(ENV_ID), actions, seed=7)
     b = rollout(gym.make(ENV_ID), actions, seed=7)
