@@ -14,19 +14,11 @@ import pytest
 
 from simrl.evaluation import read_episodes
 from simrl.evaluation import digital_twin as dt
-from simrl.physics.ecology import PredatorPreyParams
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = PredatorPreyParams(width=63, height=63, initial_sheep=152, initial_wolves=76)
-
-
 @pytest.fixture(scope="module")
-def snaps(tmp_path_factory):
-    from simrl.envs.predator_prey import generate_snapshot_set
-
-    path = tmp_path_factory.mktemp("pp_eval") / "small.npz"
-    generate_snapshot_set(path, SMALL, count=8, ticks=300, seed=5)
-    return str(path)
+def snaps(small_predator_prey_snapshots):
+    return small_predator_prey_snapshots  # tests/conftest.py
 
 
 def config(snaps, n_seeds=3):

@@ -12,19 +12,13 @@ from simrl.envs.predator_prey import (
     DEFAULT_SNAPSHOTS,
     PredatorPreyEnv,
     PredatorPreyVectorEnv,
-    generate_snapshot_set,
     load_snapshot_set,
 )
-from simrl.physics.ecology import NETLOGO_BIGWORLD_STEADY_STATE, PredatorPreyParams
-
-SMALL = PredatorPreyParams(width=63, height=63, initial_sheep=152, initial_wolves=76)
-
+from simrl.physics.ecology import NETLOGO_BIGWORLD_STEADY_STATE
 
 @pytest.fixture(scope="module")
-def snaps(tmp_path_factory):
-    path = tmp_path_factory.mktemp("pp") / "small.npz"
-    generate_snapshot_set(path, SMALL, count=8, ticks=300, seed=5)
-    return str(path)
+def snaps(small_predator_prey_snapshots):
+    return small_predator_prey_snapshots  # tests/conftest.py
 
 
 def make(snaps, **kwargs):
