@@ -60,6 +60,24 @@ ENVIRONMENTS: tuple[EnvironmentEntry, ...] = (
         vector_entry_point="simrl.envs.turbulence:Turbulence2DGlobalVectorEnv",
         description="One global eddy-viscosity coefficient for 2D turbulence LES (single-agent)",
     ),
+    # -v1: the same environments on the paper's Reynolds number (Re = 20,000, 1024^2 DNS reference ``fhit_paper``);
+    # -v0 keeps the viscous CPU reference ``fhit_cpu`` so that published -v0 numbers stay comparable.
+    EnvironmentEntry(
+        id="simrl/Turbulence2D-v1",
+        entry_point="simrl.envs.turbulence_v1:parallel_env",
+        kind="multi-agent",
+        aec_entry_point="simrl.envs.turbulence_v1:env",
+        sb3_vec_env_entry_point="simrl.agents.turbulence_vec_env:make_turbulence_sb3_vec_env",
+        kwargs={"case": "fhit_paper"},
+        description="Turbulence2D-v0 at the paper's Reynolds number (Re = 20,000; case fhit_paper, beta_paper by case=)",
+    ),
+    EnvironmentEntry(
+        id="simrl/Turbulence2DGlobal-v1",
+        entry_point="simrl.envs.turbulence:Turbulence2DGlobalEnv",
+        vector_entry_point="simrl.envs.turbulence:Turbulence2DGlobalVectorEnv",
+        kwargs={"case": "fhit_paper"},
+        description="Turbulence2DGlobal-v0 at the paper's Reynolds number (Re = 20,000)",
+    ),
     EnvironmentEntry(
         id="simrl/PredatorPrey-v0",
         entry_point="simrl.envs.predator_prey:PredatorPreyEnv",

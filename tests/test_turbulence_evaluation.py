@@ -19,6 +19,7 @@ from simrl.envs.turbulence_core import synthetic_targets
 from simrl.evaluation import read_episodes
 from simrl.evaluation.turbulence import (
     BASELINE_LABELS,
+    MAX_TUNING_EXTENSIONS,
     METRICS,
     ReferenceStatistics,
     _tail_probability,
@@ -196,3 +197,59 @@ def test_a_model_trained_on_held_out_fields_is_refused(tmp_path):
     for pool in (None, list(range(12))):
         with pytest.raises(ValueError, match="held-out"):
             evaluate(model, _cfg(baselines=("leith",), snapshot_indices=pool), tmp_path, "leaky", tmp_path / "ev")
+
+
+def test_tuned_static_baselines_search_the_training_fields_and_pair_with_the_policy(tmp_path):
+    cfg = _cfg(baselines=("leith", "tuned_leith", "tuned_smagorinsky"), steps=100)
+    cfg["env"]["evaluation_kwargs"]["tuning_factors"] = [0.25, 1.0, 4.0]
+    first = evaluate(None, cfg, tmp_path, None, tmp_path / "ev0")
+    summary = json.loads((tmp_path / "ev0" / "summary.json").read_text())
+    tuning = summary["tuning"]["leith"]
+    # the search ran on the training pool only (the synthetic reference holds out 7.. of 12)
+    assert tuning["training_indices"] == list(range(7))
+    assert not set(tuning["training_indices"]) & set(summary["held_out_snapshots"])
+    grid = {round(g["coefficient"] / STATIC_COEFFICIENTS["leith"], 6): g["score"] for g in tuning["grid"]}
+    # three grid points, extended past the edge where the best lies, then refined by 2^(+-1/2)
+    assert len(grid) >= 5 and {0.25, 1.0, 4.0} <= set(grid)
+    best = min(grid, key=grid.get)
+    # an interior minimum, or the grid was extended as far as allowed (here: this viscous synthetic LES needs
+    # no closure, so the best coefficient runs towards 0)
+    assert min(grid) < best < max(grid) or len(grid) == 3 + MAX_TUNING_EXTENSIONS + 2
+    assert tuning["score"] == min(grid.values()) and np.isfinite(tuning["score"])
+    assert tuning["coefficient"] == pytest.approx(tuning["factor"] * STATIC_COEFFICIENTS["leith"])
+    assert (tmp_path / "closure_tuning.json").is_file()
+    # a policy that plays the tuned coefficient everywhere IS the tuned baseline: paired differences 0
+    model = ConstantCoefficient(tuning["coefficient"])
+    cfg["env"]["kwargs"]["coefficient_range"] = [0.0, 10 * tuning["coefficient"]]
+    result = evaluate(model, cfg, tmp_path, "constant", tmp_path / "ev1")
+    episodes = read_episodes(tmp_path / "ev1").set_index(["policy", "seed"])
+    np.testing.assert_allclose(episodes.loc["constant", "spectrum_error"].to_numpy(),
+                               episodes.loc["tuned Leith", "spectrum_error"].to_numpy(), rtol=1e-6)  # fmt: skip
+    paired = json.loads((tmp_path / "ev1" / "summary.json").read_text())["paired"]
+    spec = paired["spectrum_error"]
+    # the reference is the best classical closure on the held-out fields; the tuned one is at most
+    # as bad as the literature Leith on the training fields, and the policy ties its own twin
+    assert spec["reference"] in {"Leith", "tuned Leith", "tuned Smagorinsky"}
+    assert spec[spec["reference"]] == {"mean": 0.0, "low": 0.0, "high": 0.0, "n": 2}
+    if spec["reference"] == "tuned Leith":
+        assert abs(spec["constant"]["mean"]) < 1e-6
+    assert result["comparison"]["beats_best_classical_spectrum_error"] is False  # a tie is not a win
+    assert "Paired per-field difference" in result["table"] and "tuned Leith" in result["table"]
+    assert first["summary"]["tuned Leith"]["episodes"] == 2
+    # the cached search is reused (same key) and not rerun
+    assert json.loads((tmp_path / "closure_tuning.json").read_text())["leith"]["result"] == tuning
+
+
+def test_paired_differences_pick_the_best_stable_classical_closure():
+    from simrl.evaluation.turbulence import paired_differences
+
+    rows = lambda values: [{"spectrum_error": v} for v in values]  # noqa: E731
+    by_policy = {"rl": rows([1.0, 2.0, 3.0, 4.0]), "a": rows([2.0, 3.0, 4.0, 5.0]), "b": rows([0.5, 0.5, 0.5, 0.5])}
+    out = paired_differences(by_policy, ["a", "b"], metrics=("spectrum_error",), blowup_fraction={"b": 0.25})
+    entry = out["spectrum_error"]
+    assert entry["reference"] == "a"  # b is lower but blew up once: not eligible
+    assert entry["rl"]["mean"] == pytest.approx(-1.0) and entry["rl"]["low"] == entry["rl"]["high"] == pytest.approx(-1.0)
+    by_policy["rl"] = rows([1.0, 3.5, 2.0, 4.5])
+    entry = paired_differences(by_policy, ["a"], metrics=("spectrum_error",))["spectrum_error"]
+    d = entry["rl"]
+    assert d["mean"] == pytest.approx(-0.75) and d["low"] < d["mean"] < d["high"] and d["n"] == 4

@@ -172,7 +172,8 @@ def make_sb3_vec_env(
     if entry.sb3_vec_env_entry_point is not None:
         module_name, _, attr = entry.sb3_vec_env_entry_point.partition(":")
         factory = getattr(importlib.import_module(module_name), attr)
-        venv = factory(num_envs=num_envs, seed=seed, fixed_reset_seeds=fixed_reset_seeds, **env_kwargs)
+        # the catalogue's kwargs (e.g. the -v1 reference case) under the caller's, as gymnasium.make does
+        venv = factory(num_envs=num_envs, seed=seed, fixed_reset_seeds=fixed_reset_seeds, **{**entry.kwargs, **env_kwargs})
     elif entry.kind == "multi-agent":
         raise ValueError(f"{env_id} is multi-agent and names no sb3_vec_env_entry_point in simrl/registry.py")
     else:

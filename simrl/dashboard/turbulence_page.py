@@ -1,4 +1,4 @@
-"""Dashboard page of ``simrl/Turbulence2D-v0``: the a-posteriori evaluation of one run.
+"""Dashboard pages of ``simrl/Turbulence2D-v0`` and ``-v1``: the a-posteriori evaluation of one run.
 
 Reads what :func:`simrl.evaluation.turbulence.evaluate` wrote into the run's evaluation folder:
 ``spectra.npz`` (time-mean spectra, PDFs, final fields, energy/enstrophy series of every policy and
@@ -24,6 +24,7 @@ from simrl.dashboard.components import PageContext, guard, run_selector
 from simrl.dashboard.env_pages import register_env_page
 
 ENV_ID = "simrl/Turbulence2D-v0"
+ENV_ID_V1 = "simrl/Turbulence2D-v1"
 _COLORS = ["#d62728", "#7f7f7f", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
 
 
@@ -111,25 +112,47 @@ def fields_figure(arrays: Mapping[str, np.ndarray]) -> go.Figure:
     return fig
 
 
+def paired_frame(summary: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per policy and paired metric: mean difference to the best classical closure and its 95 % interval."""
+    rows = []
+    for metric, entry in (summary.get("paired") or {}).items():
+        if not isinstance(entry, Mapping):
+            continue
+        for policy, d in entry.items():
+            if policy != "reference" and isinstance(d, Mapping):
+                rows.append({"metric": metric, "policy": policy, "- best classical": entry.get("reference"),
+                             "difference": d.get("mean"), "low": d.get("low"), "high": d.get("high")})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 @register_env_page(ENV_ID, "Turbulence")
 def turbulence_page(ctx: PageContext) -> None:
-    st.header("Turbulence: a-posteriori LES closures against the DNS")
+    _page(ctx, ENV_ID, "Turbulence", "Turbulence (-v0, viscous CPU reference)")
+
+
+@register_env_page(ENV_ID_V1, "Turbulence Re 20k")
+def turbulence_v1_page(ctx: PageContext) -> None:
+    _page(ctx, ENV_ID_V1, "Turbulence Re 20k", "Turbulence at the paper's Reynolds number (-v1)")
+
+
+def _page(ctx: PageContext, env_id: str, title: str, header: str) -> None:
+    st.header(f"{header}: a-posteriori LES closures against the DNS")
     st.caption(
         "Long LES runs from held-out filtered-DNS fields for the trained closure and the classical ones "
         "(no closure, static and dynamic Smagorinsky and Leith): enstrophy spectra, vorticity PDFs and fields."
     )
-    usable = ctx.usable_runs_of_env(ENV_ID, "Turbulence")
+    usable = ctx.usable_runs_of_env(env_id, title)
     if usable is None:
         return
     evaluated = usable[[bool(evaluation_folders(p)) for p in usable["path"]]]
     if evaluated.empty:
         st.info("None of these runs has a turbulence evaluation (spectra.npz) yet.")
         return
-    row = run_selector(evaluated, key="turbulence_run")
+    row = run_selector(evaluated, key=f"turbulence_run_{env_id}")
     if row is None:
         return
     folders = evaluation_folders(row["path"])
-    folder = st.selectbox("evaluation", folders, format_func=lambda p: p.name, key="turbulence_eval")
+    folder = st.selectbox("evaluation", folders, format_func=lambda p: p.name, key=f"turbulence_eval_{env_id}")
     arrays, summary = _load(str(folder), (Path(folder) / "spectra.npz").stat().st_mtime_ns)
 
     with guard("the metrics table"):
@@ -141,11 +164,17 @@ def turbulence_page(ctx: PageContext) -> None:
         cols[1].metric("solver steps per run", f"{steps:,}" if steps else "?")
         if comparison:
             cols[2].metric("target met", "yes" if comparison.get("target_met") else "no",
-                           help="beats static Smagorinsky and Leith on spectrum error and PDF tails, no blow-up")  # fmt: skip
+                           help="stable, and better than the best classical closure on spectrum error and PDF-tail "
+                                "error with paired 95 % intervals below zero")  # fmt: skip
         st.dataframe(table, hide_index=True)
+    with guard("the paired differences"):
+        paired = paired_frame(summary)
+        if not paired.empty:
+            st.subheader("Paired per-field difference to the best classical closure (negative = better)")
+            st.dataframe(paired, hide_index=True)
     with guard("the spectra"):
-        st.plotly_chart(spectra_figure(arrays), key="turbulence_spectra")
+        st.plotly_chart(spectra_figure(arrays), key=f"turbulence_spectra_{env_id}")
     with guard("the PDFs"):
-        st.plotly_chart(pdf_figure(arrays), key="turbulence_pdfs")
+        st.plotly_chart(pdf_figure(arrays), key=f"turbulence_pdfs_{env_id}")
     with guard("the fields"):
-        st.plotly_chart(fields_figure(arrays), key="turbulence_fields")
+        st.plotly_chart(fields_figure(arrays), key=f"turbulence_fields_{env_id}")

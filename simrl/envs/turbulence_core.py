@@ -45,6 +45,7 @@ from simrl.physics.turbulence.closures import (
     eddy_viscosity,
     interpolate_periodic,
 )
+from simrl.physics.turbulence.reference import REFERENCE_CASES
 from simrl.physics.turbulence.invariants import INVARIANT_NAMES, gradient_fields, invariants_from_gradients, local_invariants
 
 REWARDS = ("log_spectrum", "paper")
@@ -350,7 +351,8 @@ def _shipped_targets(case: str, n_les: int) -> LESTargets:
 def targets_from_reference(reference: Any, n_les: int) -> LESTargets:
     """Adapt a :class:`simrl.physics.turbulence.reference.ReferenceData` to :class:`LESTargets` at ``n_les``.
 
-    The LES runs the DNS's equation (nu, alpha, beta, forcing, time step) on ``n_les`` points. Every target
+    The LES runs the DNS's equation (nu, alpha, beta, forcing) on ``n_les`` points, with the case's LES time
+    step (:meth:`~simrl.physics.turbulence.reference.ReferenceCase.les_dt`: the DNS step for the CPU cases). Every target
     is the *filtered* DNS at ``n_les`` (coarse-grained and projected on the LES's kept modes: the field an
     LES can hold): the log-spectrum mean/variance, the enstrophy, and the paper reward's directional
     spectra ("xy" average for both directions when beta = 0, "x" and "y" separately otherwise, as the
@@ -359,8 +361,10 @@ def targets_from_reference(reference: Any, n_les: int) -> LESTargets:
     """
     les = reference.at(n_les)  # ValueError naming the available LES sizes
     p = reference.turbulence_parameters
+    case = REFERENCE_CASES.get(str(reference.case))
+    dt = case.les_dt(n_les) if case is not None and case.n == p.n else p.dt
     params = TurbulenceParameters(
-        n=n_les, nu=p.nu, alpha=p.alpha, beta=p.beta, k_f=p.k_f, dt=p.dt, dealias=True, forcing_amplitude=p.forcing_amplitude
+        n=n_les, nu=p.nu, alpha=p.alpha, beta=p.beta, k_f=p.k_f, dt=dt, dealias=True, forcing_amplitude=p.forcing_amplitude
     )
     k_cut = params.k_cut
     if np.asarray(les.log_enstrophy_mean).shape != (k_cut,):

@@ -34,7 +34,19 @@ steps after ``transient_steps``):
 ``blowup``                  1.0 when the run ended early (non-finite field, CFL above the
                             solver's limit, non-finite eddy viscosity), else 0.0
 ``steps_survived``          solver steps completed
+``seconds_per_time_unit``   wall seconds per unit of simulated time and field (the batch's wall
+                            time shared over its fields); ``summary.json["cost"]`` divides it by
+                            the DNS's, timed in the same process (:func:`dns_seconds_per_time_unit`)
 ==========================  ===============================================================
+
+Baselines: ``tuned_smagorinsky`` and ``tuned_leith`` are static closures whose coefficient was chosen by a
+1-D search on the *training* fields (the env's ``snapshot_indices``, never the held-out ones) minimising the
+mean ``spectrum_error`` of runs as long as the evaluation's (:func:`tune_static_coefficient`; the search is
+in ``summary.json["tuning"]`` and cached in ``<run_dir>/closure_tuning.json``). Paired comparison: for each
+of :data:`PAIRED_METRICS` the best classical closure (lowest mean among the baselines other than
+``none`` that never blew up) is the reference, and every policy gets the mean per-field difference to it
+with a 95 % bootstrap interval (``summary.json["paired"]``; the fields are the same for every policy, so
+the pairing removes the spread between start fields).
 
 A blow-up is a result, never an exception: the run stops at its last finite state and its
 metrics use the snapshots it produced (NaN when it produced none after the transient).
@@ -63,17 +75,37 @@ from simrl.physics.turbulence import diagnostics
 
 log = logging.getLogger(__name__)
 
-#: The baseline closures of the evaluation, in table order (names of ``make_closure``).
-BASELINES: tuple[str, ...] = ("none", "smagorinsky", "leith", "dynamic_smagorinsky", "dynamic_leith")
+#: The baseline closures of the evaluation, in table order: names of ``make_closure``, and ``tuned_<kind>``,
+#: the static closure whose coefficient a 1-D search on the *training* fields chose (:func:`tune_static_coefficient`).
+BASELINES: tuple[str, ...] = (
+    "none", "smagorinsky", "leith", "tuned_smagorinsky", "tuned_leith", "dynamic_smagorinsky", "dynamic_leith",
+)
 
 #: Display names of the baselines.
 BASELINE_LABELS: dict[str, str] = {
     "none": "no closure",
     "smagorinsky": "Smagorinsky",
     "leith": "Leith",
+    "tuned_smagorinsky": "tuned Smagorinsky",
+    "tuned_leith": "tuned Leith",
     "dynamic_smagorinsky": "dynamic Smagorinsky",
     "dynamic_leith": "dynamic Leith",
 }
+
+#: Multiples of the literature coefficient (``closures.STATIC_COEFFICIENTS``: c = C_s^2 or C_L^3) that the
+#: tuned static baselines search first (a factor-2 log grid: C_s over 0.35-2.8x, C_L over 0.5-2x Lilly's/Leith's
+#: 0.17); the best point is then refined by factors 2^(+-1/2).
+TUNING_FACTORS: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+#: How often the tuning grid is extended past an edge where its best point lies.
+MAX_TUNING_EXTENSIONS = 3
+
+#: A paired difference counts as a win only below ``-PAIRED_TOLERANCE x |reference mean|``: policies that
+#: play the same closure differ by round-off (float32 actions), and an interval of round-off is not a result.
+PAIRED_TOLERANCE = 1e-6
+
+#: Metrics with a paired per-field difference to the best classical closure (lower is better for each).
+PAIRED_METRICS: tuple[str, ...] = ("spectrum_error", "pdf_tail_l1", "tail_log_ratio_3sigma")
 
 #: Metric columns of the episodes table (in order) and of the summary.
 METRICS: tuple[str, ...] = (
@@ -88,6 +120,7 @@ METRICS: tuple[str, ...] = (
     "blowup",
     "steps_survived",
     "time_survived",
+    "seconds_per_time_unit",
 )
 
 #: Log-density gap charged for a tail bin where the FDNS PDF is positive but the LES has no sample
@@ -408,6 +441,7 @@ def episode_metrics(run: LongRun, reference: ReferenceStatistics, settings: Long
             "blowup": float(run.blowup[i]),
             "steps_survived": float(run.steps[i]),
             "time_survived": float(run.time[i]),
+            "seconds_per_time_unit": float(run.wall_time / run.steps.size / run.time[i]) if run.time[i] > 0 else float("nan"),
         })  # fmt: skip
     return rows
 
@@ -579,11 +613,14 @@ def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
 HELD_OUT_FRACTION = 0.4
 
 
-def held_out_indices(n_snapshots: int) -> np.ndarray:
-    """Indices of the snapshots reserved for evaluation: the last ``round(0.4 M)`` (at least 1) of ``M``."""
+def held_out_indices(n_snapshots: int, fraction: float = HELD_OUT_FRACTION) -> np.ndarray:
+    """Indices of the snapshots reserved for evaluation: the last ``round(fraction M)`` (at least 1, at most
+    ``M - 1``) of ``M``. The paper cases hold out half (``evaluation_kwargs.held_out_fraction: 0.5``: 16 of 32)."""
     if n_snapshots < 2:
         raise ValueError(f"need at least 2 filtered-DNS snapshots to hold some out, got {n_snapshots}")
-    k = min(max(1, int(round(HELD_OUT_FRACTION * n_snapshots))), n_snapshots - 1)
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+        raise ValueError(f"held_out_fraction must be a number in (0, 1), got {fraction!r}")
+    k = min(max(1, int(round(fraction * n_snapshots))), n_snapshots - 1)
     return np.arange(n_snapshots - k, n_snapshots)
 
 
@@ -629,7 +666,9 @@ def statistics_from_targets(targets: Any, n_sigma: float = 5.0, n_bins: int = 10
 # The evaluator of the training script (simrl.agents.training contract)
 # ---------------------------------------------------------------------------------------------
 #: Keys of ``evaluation_kwargs`` read by this evaluator (the rest are environment arguments).
-EVALUATOR_KEYS = ("transient_steps", "record_every", "baselines", "tail_range", "tail_threshold")
+EVALUATOR_KEYS = (
+    "transient_steps", "record_every", "baselines", "tail_range", "tail_threshold", "tuning_factors", "held_out_fraction",
+)
 
 
 def _multiple(value: int, of: int) -> int:
@@ -681,23 +720,156 @@ def _policy_arrays(runs: Sequence[LongRun], stats: ReferenceStatistics, n_record
     }
 
 
-def target_comparison(summary: Mapping[str, Mapping[str, Any]], trained: str) -> dict[str, Any]:
-    """The issue's target: does ``trained`` beat static Smagorinsky and Leith on the spectrum error and the PDF
-    tails (``pdf_tail_l1`` and ``tail_log_ratio_3sigma``), without a single blow-up? (means over the fields)"""
+def paired_differences(
+    by_policy: Mapping[str, Sequence[Mapping[str, float]]],
+    classical: Sequence[str],
+    metrics: Sequence[str] = PAIRED_METRICS,
+    blowup_fraction: Mapping[str, float] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Per metric: the best classical closure and every policy's paired per-field difference to it.
+
+    ``by_policy``: the metric rows of each policy, one per held-out field in the same order. ``classical``:
+    the labels eligible as the reference (those in ``by_policy``; one with any blow-up in ``blowup_fraction``
+    is skipped). The reference is the one with the lowest mean; each policy gets ``{"mean", "low", "high",
+    "n"}`` of ``metric(policy) - metric(reference)`` over the fields where both are finite (95 % bootstrap
+    percentile interval, :func:`simrl.evaluation.aggregate.interval_estimates`; negative = better).
+    """
+    from simrl.evaluation.aggregate import interval_estimates
+
+    blowup_fraction = blowup_fraction or {}
+    out: dict[str, dict[str, Any]] = {}
+    for metric in metrics:
+        means = {}
+        for label in classical:
+            if label in by_policy and blowup_fraction.get(label, 0.0) == 0.0:
+                v = np.array([r[metric] for r in by_policy[label]], dtype=np.float64)
+                if np.isfinite(v).all():
+                    means[label] = float(v.mean())
+        if not means:
+            continue
+        best = min(means, key=means.get)
+        ref = np.array([r[metric] for r in by_policy[best]], dtype=np.float64)
+        entry: dict[str, Any] = {"reference": best}
+        for label, rows in by_policy.items():
+            d = np.array([r[metric] for r in rows], dtype=np.float64) - ref
+            d = d[np.isfinite(d)]
+            if d.size == 0:
+                entry[label] = {"mean": float("nan"), "low": float("nan"), "high": float("nan"), "n": 0}
+            elif d.size == 1 or np.all(d == d[0]):
+                entry[label] = {"mean": float(d[0]), "low": float(d[0]), "high": float(d[0]), "n": int(d.size)}
+            else:
+                est = interval_estimates(d, reps=2000, rng=0, metrics=("mean",))["mean"]
+                entry[label] = {"mean": est.point, "low": est.low, "high": est.high, "n": int(d.size)}
+        out[metric] = entry
+    return out
+
+
+def target_comparison(summary: Mapping[str, Mapping[str, Any]], trained: str, paired: Mapping[str, Any]) -> dict[str, Any]:
+    """The issue's target: is ``trained`` stable on every field and better than the best classical closure on the
+    spectrum error and the PDF-tail error, with the paired 95 % interval entirely below zero?"""
     me = summary[trained]
     out: dict[str, Any] = {"policy": trained, "stable": me["blowup_fraction"] == 0.0}
     met = out["stable"]
-    for base in ("smagorinsky", "leith"):
-        label = BASELINE_LABELS[base]
-        if label not in summary:
-            continue
-        for key in ("spectrum_error", "pdf_tail_l1", "tail_log_ratio_3sigma"):
-            mine, theirs = me[key]["mean"], summary[label][key]["mean"]
-            beats = bool(np.isfinite(mine) and (not np.isfinite(theirs) or mine < theirs))
-            out[f"beats_{base}_{key}"] = beats
-            met = met and beats
+    for key in ("spectrum_error", "pdf_tail_l1"):
+        entry = paired.get(key, {})
+        diff = entry.get(trained, {})
+        ref_mean = abs(summary.get(entry.get("reference"), {}).get(key, {}).get("mean", 0.0))
+        beats = bool(np.isfinite(diff.get("high", np.nan)) and diff["high"] < -PAIRED_TOLERANCE * ref_mean)
+        out[f"best_classical_{key}"] = entry.get("reference")
+        out[f"beats_best_classical_{key}"] = beats
+        met = met and beats
     out["target_met"] = bool(met)
     return out
+
+
+def dns_seconds_per_time_unit(params: Any, steps: int = 4) -> float:
+    """Wall seconds per unit of model time of the NumPy DNS solver at ``params`` (one field, this process's
+    FFT library and threads), timed over ``steps`` steps after one warm-up step from a random field.
+    The cost reference of the LES runs, measured in the same process so that the ratio survives a noisy machine."""
+    from simrl.physics.turbulence import TurbulenceModel
+    from simrl.physics.turbulence.initial_conditions import random_vorticity
+
+    model = TurbulenceModel(params)
+    state = model.initial_state(random_vorticity(model.grid, np.random.default_rng(0), batch_size=1, rms=1.0))
+    model.advance(state, 1)
+    start = time.perf_counter()
+    model.advance(state, steps)
+    seconds = (time.perf_counter() - start) / steps / params.dt
+    model.close()
+    return float(seconds)
+
+
+def tune_static_coefficient(
+    kind: str,
+    settings: Any,
+    reference: Any,
+    stats: ReferenceStatistics,
+    training_indices: Sequence[int],
+    long: LongRunSettings,
+    factors: Sequence[float] = TUNING_FACTORS,
+) -> dict[str, Any]:
+    """1-D search of the static ``kind`` ("smagorinsky" | "leith") closure's coefficient on training fields.
+
+    Every candidate ``c = factor * STATIC_COEFFICIENTS[kind]`` runs from every field of ``training_indices``
+    for ``long.episode_steps`` steps (all candidates and fields in one batch: a uniform coefficient through
+    the env's own core, which is the static closure with scale ``settings.scale``); the score is the mean
+    ``spectrum_error`` over the fields (the objective the evaluation reports), infinite when any run blew
+    up. A best point at the edge of the grid extends it by factors of 2 (at most
+    :data:`MAX_TUNING_EXTENSIONS` times); the best point is then refined once by ``2^(+-1/2)``. Returns ``{"kind", "coefficient", "factor",
+    "grid": [{"coefficient", "score", "blowups"}, ...], "training_indices"}``.
+    """
+    import dataclasses
+
+    from simrl.envs.turbulence_core import TurbulenceBatch
+    from simrl.physics.turbulence.closures import STATIC_COEFFICIENTS
+
+    base = STATIC_COEFFICIENTS[kind]
+    fields = [int(i) for i in training_indices]
+    tried: dict[float, dict[str, Any]] = {}
+
+    def score(candidates: Sequence[float]) -> None:
+        cands = [float(c) for c in candidates if float(c) not in tried]
+        if not cands:
+            return
+        tuning = dataclasses.replace(settings, action=kind, coefficient_range=(0.0, max(cands)),
+                                     normalized_actions=False, augment=False)  # fmt: skip
+        batch = TurbulenceBatch(tuning, len(cands) * len(fields), reference)
+        coefficient = np.repeat(np.array(cands), len(fields))
+
+        def act(b: Any, active: np.ndarray) -> dict:
+            return b.step(np.repeat(coefficient[:, None], b.n_agents, axis=1), active)
+
+        run = run_long(batch, act, fields * len(cands), long, stats, policy=f"tuning {kind}")
+        batch.model.close()
+        rows = episode_metrics(run, stats, long)
+        for j, c in enumerate(cands):
+            part = rows[j * len(fields) : (j + 1) * len(fields)]
+            blowups = int(sum(r["blowup"] for r in part))
+            errors = np.array([r["spectrum_error"] for r in part])
+            value = float(errors.mean()) if blowups == 0 and np.isfinite(errors).all() else float("inf")
+            tried[c] = {"coefficient": c, "score": value, "blowups": blowups}
+
+    def best() -> float:
+        return min(tried.values(), key=lambda r: r["score"])["coefficient"]
+
+    score([f * base for f in factors])
+    # a minimum at the edge of the grid is not a minimum: extend by factors of 2 while it stays at the edge
+    for _ in range(MAX_TUNING_EXTENSIONS):
+        b, coefficients = best(), sorted(tried)
+        if b == coefficients[0]:
+            score([b / 2])
+        elif b == coefficients[-1] and np.isfinite(tried[b]["score"]):
+            score([b * 2])
+        else:
+            break
+    b = best()
+    score([b * 2**-0.5, b * 2**0.5])
+    grid = sorted(tried.values(), key=lambda r: r["coefficient"])
+    chosen = min(grid, key=lambda r: r["score"])
+    if not np.isfinite(chosen["score"]):
+        raise RuntimeError(f"every static {kind} coefficient tried blew up on the training fields: {grid}")
+    return {"kind": kind, "coefficient": chosen["coefficient"], "factor": chosen["coefficient"] / base,
+            "score": chosen["score"], "grid": grid, "training_indices": fields}  # fmt: skip
 
 
 def evaluate(model: Any | None, cfg: Mapping[str, Any], run_dir: str | Path, name: str | None, out_dir: str | Path) -> dict[str, Any]:
@@ -759,7 +931,7 @@ def evaluate(model: Any | None, cfg: Mapping[str, Any], run_dir: str | Path, nam
     first = int(ev["first_seed"])
     seeds = list(range(first, first + int(ev["n_seeds"])))
     n_snap = batch.targets.snapshots.shape[0]
-    held = held_out_indices(n_snap)
+    held = held_out_indices(n_snap, float(own.get("held_out_fraction", HELD_OUT_FRACTION)))
     seeds = [s for s in seeds if s - first < held.size]
     if len(seeds) < int(ev["n_seeds"]):
         log.warning("evaluating %d held-out fields: the reference holds out the last %d of its %d snapshots "
@@ -775,6 +947,15 @@ def evaluate(model: Any | None, cfg: Mapping[str, Any], run_dir: str | Path, nam
                 f"{held.tolist()}, e.g. snapshot_indices={sorted(set(range(n_snap)) - set(held.tolist()))}"
             )
     snapshot_indices = [int(held[s - first]) for s in seeds]
+    training_fields = sorted(set(range(n_snap)) - set(held.tolist())) if training_pool is None else [int(i) for i in training_pool]
+    tuning: dict[str, Any] = {}
+    for base in baselines:
+        if base.startswith("tuned_"):
+            kind = base.removeprefix("tuned_")
+            factors = tuple(float(f) for f in own.get("tuning_factors", TUNING_FACTORS))
+            tuning[kind] = _cached_tuning(Path(run_dir), kind, settings, reference, stats, training_fields, long, factors)
+            log.info("tuned static %s on %d training fields: c = %.4g (%.3g x the literature value), spectrum error %.4g",
+                     kind, len(training_fields), tuning[kind]["coefficient"], tuning[kind]["factor"], tuning[kind]["score"])  # fmt: skip
     batch = TurbulenceBatch(settings, len(seeds), reference)
 
     policies: list[tuple[str, WindowFunction]] = []
@@ -785,7 +966,13 @@ def evaluate(model: Any | None, cfg: Mapping[str, Any], run_dir: str | Path, nam
             raise ValueError(f"the trained policy's name {trained!r} is also a baseline's name")
         policies.append((trained, policy_window(model)))
     # The baselines use the policy's eddy-viscosity scale (local, or the paper's domain-global one).
-    policies += [(BASELINE_LABELS[b], closure_window(make_closure(b, scale=settings.scale))) for b in baselines]
+    for b in baselines:
+        if b.startswith("tuned_"):
+            closure = make_closure(b.removeprefix("tuned_"), coefficient=tuning[b.removeprefix("tuned_")]["coefficient"],
+                                   scale=settings.scale)  # fmt: skip
+        else:
+            closure = make_closure(b, scale=settings.scale)
+        policies.append((BASELINE_LABELS[b], closure_window(closure)))
     if not policies:
         raise ValueError("nothing to evaluate: no model and no baselines")
 
@@ -805,11 +992,22 @@ def evaluate(model: Any | None, cfg: Mapping[str, Any], run_dir: str | Path, nam
     batch.model.close()
 
     summary = summarise_runs(by_policy)
-    comparison = target_comparison(summary, trained) if trained is not None else {}
+    classical = [BASELINE_LABELS[b] for b in baselines if b != "none"]
+    paired = paired_differences(by_policy, classical, blowup_fraction={k: v["blowup_fraction"] for k, v in summary.items()})
+    comparison = target_comparison(summary, trained, paired) if trained is not None else {}
+    cost = _cost_summary(reference, summary)
     table = format_summary_table(summary, steps)
+    table += "\n\n" + format_paired_table(paired, list(by_policy))
+    if tuning:
+        table += "\n\nTuned static coefficients (1-D search on %d training fields, mean spectrum error): %s" % (
+            len(training_fields), ", ".join(f"{k} c = {v['coefficient']:.4g} ({v['factor']:.3g} x literature)"
+                                            for k, v in tuning.items()))  # fmt: skip
+    if cost.get("dns_seconds_per_time_unit"):
+        table += "\nCost (wall time per simulated time unit, LES field / DNS): " + ", ".join(
+            f"{p} {c:.3g}" for p, c in cost["ratio"].items())
     if comparison:
-        table += (f"\n\n{trained}: beats static Smagorinsky and Leith on spectrum error and PDF tails without "
-                  f"blow-ups: {comparison['target_met']}")  # fmt: skip
+        table += (f"\n\n{trained}: stable on every field and better than the best classical closure on spectrum error "
+                  f"and PDF-tail error (paired 95 % intervals below 0): {comparison['target_met']}")  # fmt: skip
     n_records = steps // long.record_every + 1
     arrays = _policy_arrays(runs, stats, n_records)
     arrays["initial_field"] = batch.grid.to_physical(batch.targets.snapshots[snapshot_indices[0]])
@@ -819,6 +1017,9 @@ def evaluate(model: Any | None, cfg: Mapping[str, Any], run_dir: str | Path, nam
         "run": asdict(run_identity(cfg, run_dir)),
         "policies": summary,
         "comparison": comparison,
+        "paired": paired,
+        "tuning": tuning,
+        "cost": cost,
         "objective": float(summary[trained]["spectrum_error"]["mean"]) if trained else float("nan"),
         "seeds": seeds,
         "held_out_snapshots": snapshot_indices,
@@ -837,6 +1038,60 @@ def evaluate(model: Any | None, cfg: Mapping[str, Any], run_dir: str | Path, nam
     write_evaluation(out_dir, records, run_identity(cfg, run_dir), baselines=[BASELINE_LABELS[b] for b in baselines], files=files)
     return {"table": table, "out_dir": str(out_dir), "objective": payload["objective"], "summary": summary,
             "comparison": comparison}  # fmt: skip
+
+
+def format_paired_table(paired: Mapping[str, Mapping[str, Any]], policies: Sequence[str]) -> str:
+    """Per policy and paired metric: mean per-field difference to the best classical closure [95 % interval]."""
+    metrics = [m for m in PAIRED_METRICS if m in paired]
+    if not metrics:
+        return "Paired differences: none (no classical closure without blow-ups)"
+    width = 34
+    lines = ["Paired per-field difference to the best classical closure (negative = better; 95 % bootstrap interval)",
+             f"{'policy':<22} " + " ".join(f"{m + ' - ' + paired[m]['reference']:>{width}}"[-width:] for m in metrics)]
+    lines.append("-" * len(lines[-1]))
+    for p in policies:
+        cells = []
+        for m in metrics:
+            d = paired[m].get(p, {})
+            cells.append("n/a" if not np.isfinite(d.get("mean", np.nan))
+                         else f"{d['mean']:+.3g} [{d['low']:+.3g}, {d['high']:+.3g}]")  # fmt: skip
+        lines.append(f"{p:<22} " + " ".join(f"{c:>{width}}" for c in cells))
+    return "\n".join(lines)
+
+
+def _cost_summary(reference: Any, summary: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """LES wall seconds per simulated time unit per field, and their ratio to the DNS's (timed here)."""
+    les = {p: v["seconds_per_time_unit"]["mean"] for p, v in summary.items()}
+    params = getattr(reference, "turbulence_parameters", None)
+    if params is None:  # an injected LESTargets: no DNS to compare with
+        return {"les_seconds_per_time_unit": les}
+    dns = dns_seconds_per_time_unit(params)
+    return {"les_seconds_per_time_unit": les, "dns_seconds_per_time_unit": dns,
+            "dns_grid": int(params.n), "ratio": {p: v / dns for p, v in les.items()}}  # fmt: skip
+
+
+def _cached_tuning(run_dir: Path, kind: str, settings: Any, reference: Any, stats: ReferenceStatistics,
+                   fields: Sequence[int], long: LongRunSettings, factors: Sequence[float]) -> dict[str, Any]:
+    """:func:`tune_static_coefficient`, read from ``<run_dir>/closure_tuning.json`` when its key matches."""
+    from simrl.atomic_io import atomic_write_bytes
+
+    key = json.dumps({"kind": kind, "settings": asdict(settings), "fields": list(fields), "long": asdict(long),
+                      "factors": list(factors),
+                      "reference": [str(getattr(reference, "case", "")), str(getattr(reference, "manifest", {}).get("sha256", id(reference)))]}, sort_keys=True, default=_json_default)  # fmt: skip
+    path = run_dir / "closure_tuning.json"
+    cached: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            cached = json.loads(path.read_text())
+        except (OSError, ValueError):
+            cached = {}
+    if isinstance(cached.get(kind), dict) and cached[kind].get("key") == key:
+        return cached[kind]["result"]
+    result = tune_static_coefficient(kind, settings, reference, stats, fields, long, factors)
+    cached[kind] = {"key": key, "result": result}
+    if run_dir.is_dir():
+        atomic_write_bytes(path, (json.dumps(cached, indent=2, default=_json_default) + "\n").encode())
+    return result
 
 
 def _json_default(value: Any) -> Any:

@@ -153,6 +153,24 @@ def test_coarse_graining_by_truncation_matches_the_fine_field_at_coarse_points()
         diag.coarse_grain(fine.to_spectral(resolved), 15)
 
 
+def test_spectral_refinement_is_the_trigonometric_interpolant_and_inverts_coarse_graining():
+    coarse = SpectralGrid(16)
+    x, y = coarse.meshgrid()
+    field = np.sin(3 * x - 2 * y) + 0.5 * np.cos(7 * y) + np.cos(5 * x + 6 * y)  # all |k_i| < 8
+    fine_hat = diag.spectral_refine(coarse.to_spectral(field), 64)
+    assert fine_hat.shape == (64, 33)
+    fine = SpectralGrid(64)
+    xf, yf = fine.meshgrid()
+    # the refined field is the same trigonometric polynomial, evaluated on the fine grid
+    np.testing.assert_allclose(fine.to_physical(fine_hat), np.sin(3 * xf - 2 * yf) + 0.5 * np.cos(7 * yf)
+                               + np.cos(5 * xf + 6 * yf), atol=1e-13)  # fmt: skip
+    np.testing.assert_allclose(diag.coarse_grain(fine_hat, 16), coarse.to_spectral(field), atol=1e-12)
+    # the enstrophy (a mean over the domain) is unchanged
+    assert diag.enstrophy(fine, fine_hat) == pytest.approx(diag.enstrophy(coarse, coarse.to_spectral(field)), rel=1e-12)
+    with pytest.raises(ValueError, match=r"n_fine must be an even integer >= 16"):
+        diag.spectral_refine(coarse.to_spectral(field), 8)
+
+
 def test_sharp_and_gaussian_filters():
     grid = SpectralGrid(32)
     circ = diag.sharp_cutoff_filter(grid, 5)

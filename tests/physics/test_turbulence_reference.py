@@ -261,6 +261,46 @@ def test_generator_end_to_end_and_resume_matches_uninterrupted(tmp_path):
     np.testing.assert_array_equal(_arrays(part / "fhit_cpu.npz")["enstrophy_spectrum"], a["enstrophy_spectrum"])
 
 
+COARSE = dataclasses.replace(TINY, n=32, coarse_n=16, coarse_dt=0.025, coarse_spinup_time=0.2, spinup_time=0.1)
+
+
+def test_coarse_pre_spinup_refines_the_field_and_resumes_bitwise(tmp_path):
+    msgs: list[str] = []
+    man = generate_reference(COARSE, tmp_path / "full", progress=False, log=msgs.append)
+    assert any(m.startswith("coarse 16^2 spin-up done") and "refined to 32^2" in m for m in msgs)
+    a = _arrays(tmp_path / "full" / "fhit_cpu.npz")
+    # 4 coarse chunks, then 2 spin-up and 8 averaging chunks on the DNS grid
+    assert a["series_time"].size == 14
+    np.testing.assert_allclose(a["series_time"][[3, 4, -1]], [0.2, 0.25, 0.7])
+    assert a["coarse_enstrophy_spectrum"].shape == (SpectralGrid(16).n_shells,)
+    res = man["resolution"]
+    assert res["coarse_n"] == 16 and res["coarse_samples"] == 2 and res["k_cut"] == SpectralGrid(32).k_cut
+    assert 0 < res["z_cut_over_z_half_cut"] and set(res["dissipation_resolved"]) == {"16"}
+    assert 0 < res["dissipation_resolved"]["16"] <= 1
+    assert set(man["spectral_slopes"]) == {"energy_5_16", "enstrophy_5_16"} or res["k_cut"] < 16
+    # interrupted inside the coarse phase, at its end and in the averaging window: the same bytes
+    part = tmp_path / "part"
+    for chunks in (2, 2, 3):
+        assert generate_reference(COARSE, part, progress=False, max_chunks=chunks, log=lambda s: None) is None
+    generate_reference(COARSE, part, progress=False, log=lambda s: None)
+    b = _arrays(part / "fhit_cpu.npz")
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_generator_refuses_les_sizes_and_coarse_phases_it_cannot_make(tmp_path):
+    with pytest.raises(ValueError, match=r"LES resolution 12 must divide the DNS N = 32; accepted: \[16, 32\]"):
+        generate_reference(dataclasses.replace(TINY, les_resolutions=(12,)), tmp_path, progress=False)
+    with pytest.raises(ValueError, match=r"cannot hold the forcing wavenumber k_f = 4 .* use N >= 16"):
+        generate_reference(dataclasses.replace(TINY, les_resolutions=(8,)), tmp_path, progress=False)
+    with pytest.raises(ValueError, match=r"coarse pre-spin-up needs an even coarse_n in \(0, n = 32\)"):
+        generate_reference(dataclasses.replace(COARSE, coarse_n=48), tmp_path, progress=False)
+    with pytest.raises(ValueError, match=r"sample_interval / coarse_dt must be an integer"):
+        generate_reference(dataclasses.replace(COARSE, coarse_dt=0.03), tmp_path, progress=False)
+    assert not list(tmp_path.iterdir())  # a refused run writes nothing
+
+
 def test_generator_script_runs(tmp_path):
     cmd = [
         sys.executable, str(ROOT / "scripts" / "generate_turbulence_reference.py"), "--case", "beta_cpu",
@@ -325,7 +365,7 @@ def test_generator_warns_when_the_dns_exceeds_the_cfl_bound(tmp_path, monkeypatc
 def test_generator_rejects_inconsistent_plans(tmp_path):
     with pytest.raises(ValueError, match="sample_interval / dt must be a positive integer"):
         generate_reference(dataclasses.replace(TINY, dt=0.03), tmp_path, progress=False)
-    with pytest.raises(ValueError, match="LES resolutions must be even and <= the DNS N = 32"):
+    with pytest.raises(ValueError, match="LES resolution 64 must divide the DNS N = 32"):
         generate_reference(dataclasses.replace(TINY, les_resolutions=(64,)), tmp_path, progress=False)
     # no spin-up: the PDF's histogram range (fixed from sigma at the end of the spin-up) is outgrown -> early stop
     with pytest.raises(RuntimeError, match="far from steady; use a longer spin-up"):

@@ -362,6 +362,27 @@ def coarse_grain(omega_hat: np.ndarray, n_les: int) -> np.ndarray:
     return out * (n_les / n) ** 2
 
 
+def spectral_refine(omega_hat: np.ndarray, n_fine: int) -> np.ndarray:
+    """Spectral interpolation of ``(..., n, n//2+1)`` fields onto an ``n_fine`` grid (zero padding).
+
+    The inverse of :func:`coarse_grain` on the modes both grids hold (``coarse_grain(spectral_refine(w, N), n)
+    == w`` for a field without Nyquist modes): the coarse modes ``|k_x|, k_y < n/2`` are copied and
+    rescaled by ``(n_fine / n)^2`` for the unscaled transform, so the fine field equals the coarse one's
+    trigonometric interpolant; the coarse Nyquist row and column are dropped (see :mod:`.grid`).
+    """
+    omega_hat = np.asarray(omega_hat)
+    n = omega_hat.shape[-2]
+    if omega_hat.shape[-1] != n // 2 + 1 or n % 2:
+        raise ValueError(f"omega_hat must end in (n, n//2+1) with n even, got {omega_hat.shape}")
+    if isinstance(n_fine, bool) or not isinstance(n_fine, Integral) or n_fine % 2 or n_fine < n:
+        raise ValueError(f"n_fine must be an even integer >= {n}, got {n_fine!r}")
+    h = n // 2
+    out = np.zeros(omega_hat.shape[:-2] + (n_fine, n_fine // 2 + 1), dtype=np.complex128)
+    out[..., :h, :h] = omega_hat[..., :h, :h]
+    out[..., n_fine - h + 1 :, :h] = omega_hat[..., h + 1 :, :h]
+    return out * (n_fine / n) ** 2
+
+
 @dataclass(frozen=True)
 class SubgridTransfer:
     """Exact (filtered-DNS) subgrid forcing and its transfer spectra for a given filter.

@@ -199,8 +199,13 @@ class _Stats:
         }
 
 
+NOT_IN_FINGERPRINT = ("les_dt_factor",)
+"""ReferenceCase fields that do not change the DNS (a checkpoint made before they changed is still resumed)."""
+
+
 def _fingerprint(case: ReferenceCase) -> str:
-    return json.dumps({"format_version": FORMAT_VERSION, **case.to_dict()}, sort_keys=True)
+    d = {k: v for k, v in case.to_dict().items() if k not in NOT_IN_FINGERPRINT}
+    return json.dumps({"format_version": FORMAT_VERSION, **d}, sort_keys=True)
 
 
 def _chunks(case: ReferenceCase) -> tuple[int, int, int]:
@@ -215,6 +220,28 @@ def _chunks(case: ReferenceCase) -> tuple[int, int, int]:
     if round(avg) < 2 * case.n_snapshots and case.n_snapshots > 0:
         raise ValueError(f"averaging_time / sample_interval = {round(avg)} must be >= 2 n_snapshots = {2 * case.n_snapshots}")
     return int(round(steps)), int(round(spin)), int(round(avg))
+
+
+def _coarse_chunks(case: ReferenceCase) -> tuple[int, int]:
+    """``(steps per chunk, chunks)`` of the coarse pre-spin-up (``(0, 0)`` without one)."""
+    if case.coarse_parameters() is None:
+        return 0, 0
+    steps = case.sample_interval / case.coarse_dt
+    chunks = case.coarse_spinup_time / case.sample_interval
+    for name, v in (("sample_interval / coarse_dt", steps), ("coarse_spinup_time / sample_interval", chunks)):
+        if abs(v - round(v)) > 1e-9 * max(1.0, abs(v)) or round(v) < 2:
+            raise ValueError(f"{name} must be an integer >= 2, got {v!r} for case {case.name!r}")
+    return int(round(steps)), int(round(chunks))
+
+
+def spectral_slope(spectrum: np.ndarray, k_range: tuple[int, int]) -> float:
+    """Least-squares slope of ``log spectrum`` against ``log k`` over the shells ``k_range[0] .. k_range[1]``."""
+    k = np.arange(k_range[0], k_range[1] + 1)
+    return float(np.polyfit(np.log(k), np.log(spectrum[k]), 1)[0])
+
+
+SLOPE_RANGES = ((5, 16), (8, 32), (16, 64))
+"""Shell ranges of the reported spectral slopes (manifest ``"spectral_slopes"``)."""
 
 
 def generate_reference(
@@ -238,6 +265,20 @@ def generate_reference(
     with the NumPy backend). Returns the manifest dict when the files were written.
     """
     case = reference_case(case)
+
+    def holds_forcing(m: int) -> bool:
+        return m >= 8 and SpectralGrid(m).k_cut > case.k_f
+
+    for n_les in case.les_resolutions:
+        if isinstance(n_les, bool) or not isinstance(n_les, (int, np.integer)) or n_les < 2 or n_les > case.n or case.n % n_les:
+            accepted = [m for m in range(2, case.n + 1, 2) if case.n % m == 0 and holds_forcing(m)]
+            raise ValueError(f"LES resolution {n_les!r} must divide the DNS N = {case.n}; accepted: {accepted}")
+        if not holds_forcing(int(n_les)):
+            raise ValueError(
+                f"LES resolution {n_les} cannot hold the forcing wavenumber k_f = {case.k_f} (its 2/3-rule cutoff is "
+                f"k = {int(n_les) // 3 if n_les < 8 else SpectralGrid(int(n_les)).k_cut}); "
+                f"use N >= {next(m for m in range(2, case.n + 1, 2) if holds_forcing(m))}"
+            )
     out = reference_path(case.name, output_dir)
     ckpt = out.parent / f".{case.name}.checkpoint.npz"
     steps_per_chunk, n_spin, n_avg = _chunks(case)
@@ -245,13 +286,23 @@ def generate_reference(
     for name in (ckpt.name, out.name, out.with_suffix(".json").name):
         for stale in out.parent.glob(f".{name}.*.tmp"):  # the pattern of _atomic_write_bytes
             stale.unlink(missing_ok=True)
-    total = n_spin + n_avg
+    coarse_steps, n_coarse = _coarse_chunks(case)
+    n_pre = n_coarse + n_spin  # chunks before the averaging window
+    total = n_pre + n_avg
     params = case.parameters()
     model, to_host, solver = _make_solver(params, backend, device)
     grid = model.grid
-    for n_les in case.les_resolutions:
-        if n_les > case.n or n_les % 2:
-            raise ValueError(f"LES resolutions must be even and <= the DNS N = {case.n}, got {n_les}")
+    coarse_model = coarse_to_host = coarse_grid = None
+    if n_coarse:
+        coarse_model, coarse_to_host, _ = _make_solver(case.coarse_parameters(), backend, device)
+        coarse_grid = coarse_model.grid
+    coarse_first = n_coarse - n_coarse // 2  # the coarse statistics cover the second half of the coarse phase
+
+    def is_coarse(st) -> bool:
+        return n_coarse > 0 and int(st.omega_hat.shape[-2]) == case.coarse_n
+
+    def host(st):
+        return coarse_to_host(st) if is_coarse(st) else to_host(st)
     les_grids = {n: SpectralGrid(n) for n in case.les_resolutions}
     snap_every = n_avg // case.n_snapshots if case.n_snapshots else 0
     fingerprint = _fingerprint(case)
@@ -260,6 +311,7 @@ def generate_reference(
     chunk = 0
     series = {"time": [], "energy": [], "enstrophy": [], "cfl": []}
     stats: dict | None = None
+    coarse_stats: _Stats | None = None
     hist_range = 0.0
     wall_before = 0.0
     resumed = False
@@ -279,12 +331,17 @@ def generate_reference(
         except Exception as exc:  # noqa: BLE001 - a broken checkpoint only costs a restart
             log(f"ignoring unreadable checkpoint {ckpt} ({type(exc).__name__}: {exc})")
     if resumed:
-        state = model.state_from_spectral(arrays["omega_hat"], float(arrays["time"]))
+        w0 = arrays["omega_hat"]
+        solver_of = coarse_model if n_coarse and w0.shape[-2] == case.coarse_n else model
+        state = solver_of.state_from_spectral(w0, float(arrays["time"]))
         chunk = int(arrays["chunk"])
         series = {k: list(arrays[f"series_{k}"]) for k in series}
         wall_before = float(arrays["wall_time"])
         hist_range = float(arrays["hist_range"])
-        if chunk >= n_spin and "dns_count" in arrays:
+        if "coarse_count" in arrays:
+            coarse_stats = _Stats(coarse_grid, "coarse_", float(arrays["coarse_hist_range"]), 0)
+            coarse_stats.load(arrays)
+        if chunk >= n_pre and "dns_count" in arrays:
             # (a checkpoint taken at the last spin-up chunk, before the accumulators existed, has none:
             # they are then made at the top of the loop from the same state, as in an uninterrupted run)
             stats = _make_stats(case, grid, les_grids, hist_range)
@@ -293,13 +350,14 @@ def generate_reference(
         log(f"resuming {case.name} from {ckpt} at chunk {chunk}/{total} (t = {state.time[0]:.2f})")
     else:
         rng = np.random.default_rng(case.seed)
-        state = model.initial_state(random_vorticity(grid, rng, batch_size=1, rms=1.0))
+        start_model = coarse_model if n_coarse else model
+        state = start_model.initial_state(random_vorticity(start_model.grid, rng, batch_size=1, rms=1.0))
 
     def checkpoint() -> None:
         arrays = {
             "fingerprint": np.array(fingerprint),
             "solver": np.array(solver),
-            "omega_hat": to_host(state).omega_hat[0],
+            "omega_hat": host(state).omega_hat[0],
             "time": np.float64(state.time[0]),
             "chunk": np.int64(chunk),
             "wall_time": np.float64(wall_before + time.perf_counter() - t_start),
@@ -309,6 +367,9 @@ def generate_reference(
         if stats is not None:
             for s in stats.values():
                 arrays.update(s.state())
+        if coarse_stats is not None:
+            arrays.update(coarse_stats.state())
+            arrays["coarse_hist_range"] = np.float64(coarse_stats.edges[-1])
         _save_npz(ckpt, arrays, compressed=False)
 
     # ------------------------------------------------------------------ run
@@ -318,13 +379,34 @@ def generate_reference(
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, initial=chunk, desc=f"{case.name} DNS {case.n}^2 ({solver})", unit="chunk")
+        # one unit = one DNS-grid chunk; a coarse chunk counts its share of the work (steps x N^2 log N), so the
+        # ETA holds across the two phases
+        coarse_weight = (
+            coarse_steps * case.coarse_n**2 * np.log(case.coarse_n) / (steps_per_chunk * case.n**2 * np.log(case.n))
+            if n_coarse else 0.0
+        )
+        done_work = min(chunk, n_coarse) * coarse_weight + max(chunk - n_coarse, 0)
+        bar = tqdm(total=round(n_coarse * coarse_weight + n_pre - n_coarse + n_avg, 2), initial=round(done_work, 2),
+                   desc=f"{case.name} DNS {case.n}^2 ({solver})", unit="chunk",
+                   bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} [{elapsed}<{remaining}{postfix}]")
     done_here = 0
     try:
         while chunk < total:
-            if stats is None and chunk >= n_spin:
+            in_coarse = chunk < n_coarse
+            if in_coarse and coarse_stats is None and chunk >= coarse_first:
+                w = host(state).omega_hat[0]
+                sigma_c = float(np.sqrt(2.0 * diagnostics.enstrophy(coarse_grid, w)))
+                coarse_stats = _Stats(coarse_grid, "coarse_", HIST_RANGE_SIGMAS * max(sigma_c, 1e-12), 0)
+            if not in_coarse and is_coarse(state):
+                # end of the coarse pre-spin-up: refine the field spectrally onto the DNS grid
+                w = host(state).omega_hat[0]
+                sigma_c = float(np.sqrt(2.0 * diagnostics.enstrophy(coarse_grid, w)))
+                state = model.state_from_spectral(diagnostics.spectral_refine(w, case.n)[None], float(state.time[0]))
+                log(f"coarse {case.coarse_n}^2 spin-up done at t = {state.time[0]:.1f} (sigma_omega = {sigma_c:.4g}); "
+                    f"refined to {case.n}^2")  # fmt: skip
+            if stats is None and chunk >= n_pre:
                 # end of the spin-up: fix the fine histogram's range from the current sigma
-                w = to_host(state).omega_hat[0]
+                w = host(state).omega_hat[0]
                 sigma = float(np.sqrt(2.0 * diagnostics.enstrophy(grid, w)))
                 hist_range = HIST_RANGE_SIGMAS * max(sigma, 1e-12)
                 stats = _make_stats(case, grid, les_grids, hist_range)
@@ -343,20 +425,24 @@ def generate_reference(
                 checkpoint()
                 log(f"stopped after {done_here} chunks (checkpoint {ckpt})")
                 return None
-            status = model.advance(state, steps_per_chunk)
+            solver_now = coarse_model if is_coarse(state) else model
+            status = solver_now.advance(state, coarse_steps if is_coarse(state) else steps_per_chunk)
             if status[0] != 0:
                 raise RuntimeError(
                     f"the DNS of {case.name} became non-finite at t = {state.time[0]:.3f}: reduce dt (now {case.dt})"
                 )
             chunk += 1
             done_here += 1
-            w = to_host(state).omega_hat[0]  # (a host copy with the torch backend)
+            w = host(state).omega_hat[0]  # (a host copy with the torch backend)
+            grid_now = solver_now.grid
             series["time"].append(float(state.time[0]))
-            series["energy"].append(float(diagnostics.energy(grid, w)))
-            series["enstrophy"].append(float(diagnostics.enstrophy(grid, w)))
-            series["cfl"].append(float(model.cfl(state)[0]))
-            if chunk > n_spin:
-                i = chunk - n_spin - 1  # averaging chunk index 0 .. n_avg-1
+            series["energy"].append(float(diagnostics.energy(grid_now, w)))
+            series["enstrophy"].append(float(diagnostics.enstrophy(grid_now, w)))
+            series["cfl"].append(float(solver_now.cfl(state)[0]))
+            if coarse_stats is not None and is_coarse(state):
+                coarse_stats.add(w, first_half=chunk - coarse_first <= (n_coarse - coarse_first) // 2)
+            if chunk > n_pre:
+                i = chunk - n_pre - 1  # averaging chunk index 0 .. n_avg-1
                 first_half = i < n_avg // 2
                 stats["dns"].add(w, first_half)
                 running_sigma = float(np.sqrt(stats["dns"].a["w2"] / stats["dns"].a["w_n"]))
@@ -372,7 +458,7 @@ def generate_reference(
                     if take_snapshot and int(stats[n_les].a["n_snap"]) < case.snapshots_for(n_les):
                         stats[n_les].add_snapshot(w_les, float(state.time[0]))
             if bar is not None:
-                bar.update(1)
+                bar.update(coarse_weight if chunk <= n_coarse else 1)
                 bar.set_postfix(t=f"{state.time[0]:.1f}", E=f"{series['energy'][-1]:.3g}", Z=f"{series['enstrophy'][-1]:.3g}")
             if time.perf_counter() - last_ckpt > checkpoint_seconds and chunk < total:
                 checkpoint()
@@ -382,7 +468,8 @@ def generate_reference(
             bar.close()
 
     wall = wall_before + time.perf_counter() - t_start
-    manifest = _write_outputs(case, out, grid, stats, series, n_spin, wall, output_dir, log, model.cfl_limit, solver)
+    manifest = _write_outputs(case, out, grid, stats, series, n_pre, wall, output_dir, log, model.cfl_limit, solver,
+                              coarse_stats)
     if ckpt.exists():
         ckpt.unlink()
     return manifest
@@ -420,7 +507,8 @@ def _make_stats(case: ReferenceCase, grid: SpectralGrid, les_grids: dict, hist_r
     return stats
 
 
-def _write_outputs(case, out: Path, grid, stats, series, n_spin, wall, output_dir, log, model_cfl_limit, solver) -> dict:
+def _write_outputs(case, out: Path, grid, stats, series, n_spin, wall, output_dir, log, model_cfl_limit, solver,
+                   coarse_stats=None) -> dict:
     dns = stats["dns"]
     e_all = np.array(series["energy"])
     z_all = np.array(series["enstrophy"])
@@ -477,6 +565,11 @@ def _write_outputs(case, out: Path, grid, stats, series, n_spin, wall, output_di
         f"largest spectrum change {stationarity['spectrum_max_log10_change']:.3f} decades"
     )
 
+    resolution = _resolution_report(case, grid, r, stats, coarse_stats, sigma, arrays)
+    slopes = {
+        f"{kind}_{a}_{b}": spectral_slope(r[f"{kind}_spectrum"], (a, b))
+        for kind in ("energy", "enstrophy") for a, b in SLOPE_RANGES if b <= grid.k_cut
+    }
     _save_npz(out, arrays, compressed=True)
     snapshot_interval = case.averaging_time / case.n_snapshots if case.n_snapshots else None
     manifest = {
@@ -499,6 +592,8 @@ def _write_outputs(case, out: Path, grid, stats, series, n_spin, wall, output_di
         "max_cfl": float(np.max(series["cfl"])),
         "cfl_limit": float(model_cfl_limit),
         "stationarity": stationarity,
+        "resolution": resolution,
+        "spectral_slopes": slopes,
         "shapes": {k: list(np.shape(v)) for k, v in sorted(arrays.items())},
     }
     if manifest["max_cfl"] > manifest["cfl_limit"]:
@@ -513,3 +608,45 @@ def _write_outputs(case, out: Path, grid, stats, series, n_spin, wall, output_di
     _atomic_write_bytes(mpath, lambda f: f.write((json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()))
     log(f"wrote {out} ({manifest['bytes'] / 1e6:.2f} MB) and {mpath.name}; sigma_omega = {sigma:.4g}, wall {wall:.0f} s")
     return manifest
+
+
+def _resolution_report(case, grid, r, stats, coarse_stats, sigma, arrays) -> dict:
+    """Evidence that the DNS resolves the enstrophy cascade (manifest ``"resolution"``).
+
+    ``z_cut_over_z_half_cut``: ``Z(k_cut) / Z(k_cut / 2)`` of the time-mean shell spectrum (a resolved
+    spectrum falls by orders of magnitude over the last octave; a pile-up gives ~1). ``dissipation_resolved``:
+    per LES size, the share of the viscous enstrophy dissipation ``2 nu sum k^2 Z(k)`` at shells ``k <= k_cut``
+    of that LES (what an LES without closure dissipates of it). With a coarse pre-spin-up, its time-mean
+    spectrum (second half of the coarse phase, ``coarse_*`` arrays) is compared with the DNS on the shells
+    both resolve: ``coarse_max_log10_difference`` over ``k <= k_cut(coarse) / 2`` and the two ``sigma_omega``.
+    """
+    z = r["enstrophy_spectrum"]
+    kc = grid.k_cut
+    k = np.arange(z.shape[0])
+    diss = k**2 * z
+    report = {
+        "k_cut": int(kc),
+        "z_cut_over_z_half_cut": float(z[kc] / z[kc // 2]),
+        "z_cut_over_z_peak": float(z[kc] / z[1:].max()),
+        "dissipation_resolved": {
+            str(n): float(diss[: SpectralGrid(n).k_cut + 1].sum() / diss[: kc + 1].sum()) for n in case.les_resolutions
+        },
+    }
+    if coarse_stats is not None and float(coarse_stats.a["count"]) > 0:
+        c = float(coarse_stats.a["count"])
+        zc = coarse_stats.a["z"] / c
+        arrays["coarse_enstrophy_spectrum"] = zc
+        arrays["coarse_energy_spectrum"] = coarse_stats.a["e"] / c
+        arrays["coarse_sigma_omega"] = np.float64(np.sqrt(coarse_stats.a["w2"] / coarse_stats.a["w_n"]))
+        kcc = coarse_stats.grid.k_cut
+        both = slice(1, kcc // 2 + 1)
+        report.update(
+            coarse_n=int(case.coarse_n),
+            coarse_samples=int(c),
+            coarse_sigma_omega=float(arrays["coarse_sigma_omega"]),
+            sigma_omega=float(sigma),
+            coarse_z_cut_over_z_half_cut=float(zc[kcc] / zc[kcc // 2]),
+            coarse_max_log10_difference=float(np.max(np.abs(np.log10(zc[both] / z[both])))),
+            dns_z_at_coarse_cut_over_z_half=float(z[kcc] / z[kcc // 2]),
+        )
+    return report
