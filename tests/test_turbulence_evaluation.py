@@ -199,11 +199,13 @@ def test_a_model_trained_on_held_out_fields_is_refused(tmp_path):
             evaluate(model, _cfg(baselines=("leith",), snapshot_indices=pool), tmp_path, "leaky", tmp_path / "ev")
 
 
-def test_tuned_static_baselines_search_the_training_fields_and_pair_with_the_policy(tmp_path):
+def test_tuned_static_baselines_search_the_training_fields_and_pair_with_the_policy(tmp_path, monkeypatch):
     cfg = _cfg(baselines=("leith", "tuned_leith", "tuned_smagorinsky"), steps=100)
     cfg["env"]["evaluation_kwargs"]["tuning_factors"] = [0.25, 1.0, 4.0]
-    first = evaluate(None, cfg, tmp_path, None, tmp_path / "ev0")
-    summary = json.loads((tmp_path / "ev0" / "summary.json").read_text())
+    run = tmp_path / "run"
+    run.mkdir()
+    first = evaluate(None, cfg, run, None, run / "ev0")
+    summary = json.loads((run / "ev0" / "summary.json").read_text())
     tuning = summary["tuning"]["leith"]
     # the search ran on the training pool only (the synthetic reference holds out 7.. of 12)
     assert tuning["training_indices"] == list(range(7))
@@ -217,15 +219,15 @@ def test_tuned_static_baselines_search_the_training_fields_and_pair_with_the_pol
     assert min(grid) < best < max(grid) or len(grid) == 3 + MAX_TUNING_EXTENSIONS + 2
     assert tuning["score"] == min(grid.values()) and np.isfinite(tuning["score"])
     assert tuning["coefficient"] == pytest.approx(tuning["factor"] * STATIC_COEFFICIENTS["leith"])
-    assert (tmp_path / "closure_tuning.json").is_file()
+    assert (run / "closure_tuning.json").is_file() and (tmp_path / "closure_tuning_cache.json").is_file()
     # a policy that plays the tuned coefficient everywhere IS the tuned baseline: paired differences 0
     model = ConstantCoefficient(tuning["coefficient"])
     cfg["env"]["kwargs"]["coefficient_range"] = [0.0, 10 * tuning["coefficient"]]
-    result = evaluate(model, cfg, tmp_path, "constant", tmp_path / "ev1")
-    episodes = read_episodes(tmp_path / "ev1").set_index(["policy", "seed"])
+    result = evaluate(model, cfg, run, "constant", run / "ev1")
+    episodes = read_episodes(run / "ev1").set_index(["policy", "seed"])
     np.testing.assert_allclose(episodes.loc["constant", "spectrum_error"].to_numpy(),
                                episodes.loc["tuned Leith", "spectrum_error"].to_numpy(), rtol=1e-6)  # fmt: skip
-    paired = json.loads((tmp_path / "ev1" / "summary.json").read_text())["paired"]
+    paired = json.loads((run / "ev1" / "summary.json").read_text())["paired"]
     spec = paired["spectrum_error"]
     # the reference is the best classical closure on the held-out fields; the tuned one is at most
     # as bad as the literature Leith on the training fields, and the policy ties its own twin
@@ -236,8 +238,19 @@ def test_tuned_static_baselines_search_the_training_fields_and_pair_with_the_pol
     assert result["comparison"]["beats_best_classical_spectrum_error"] is False  # a tie is not a win
     assert "Paired per-field difference" in result["table"] and "tuned Leith" in result["table"]
     assert first["summary"]["tuned Leith"]["episodes"] == 2
-    # the cached search is reused (same key) and not rerun
-    assert json.loads((tmp_path / "closure_tuning.json").read_text())["leith"]["result"] == tuning
+    # the cached search is reused (same key) and not rerun; a sibling run finds it in the shared cache
+    assert json.loads((run / "closure_tuning.json").read_text())["leith"]["result"] == tuning
+    sibling = tmp_path / "sibling"
+    sibling.mkdir()
+    import simrl.evaluation.turbulence as evaluation_module
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("the search ran again")
+
+    monkeypatch.setattr(evaluation_module, "tune_static_coefficient", no_search)
+    again = evaluate(None, cfg, sibling, None, sibling / "ev")
+    assert json.loads((sibling / "ev" / "summary.json").read_text())["tuning"]["leith"] == tuning
+    assert again["summary"]["tuned Leith"]["episodes"] == 2
 
 
 def test_paired_differences_pick_the_best_stable_classical_closure():

@@ -60,6 +60,7 @@ filtered DNS), ``fields.png`` (final vorticity of the first held-out field, side
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -1072,25 +1073,40 @@ def _cost_summary(reference: Any, summary: Mapping[str, Mapping[str, Any]]) -> d
 
 def _cached_tuning(run_dir: Path, kind: str, settings: Any, reference: Any, stats: ReferenceStatistics,
                    fields: Sequence[int], long: LongRunSettings, factors: Sequence[float]) -> dict[str, Any]:
-    """:func:`tune_static_coefficient`, read from ``<run_dir>/closure_tuning.json`` when its key matches."""
+    """:func:`tune_static_coefficient`, from a cache when one holds the same search.
+
+    The search depends only on the environment settings, the training fields, the run settings, the grid and
+    the reference file (its SHA-256), all of which make its key. It is written to ``<run_dir>/closure_tuning.json``
+    (the run's record) and to ``closure_tuning_cache.json`` in the run's parent folder, which the sibling runs
+    of a seed sweep share (a 16-field search at 64^2 costs several minutes; every run would repeat it).
+    """
     from simrl.atomic_io import atomic_write_bytes
 
+    reference_id = [str(getattr(reference, "case", "")), str(getattr(reference, "manifest", {}).get("sha256", id(reference)))]
     key = json.dumps({"kind": kind, "settings": asdict(settings), "fields": list(fields), "long": asdict(long),
-                      "factors": list(factors),
-                      "reference": [str(getattr(reference, "case", "")), str(getattr(reference, "manifest", {}).get("sha256", id(reference)))]}, sort_keys=True, default=_json_default)  # fmt: skip
-    path = run_dir / "closure_tuning.json"
-    cached: dict[str, Any] = {}
-    if path.is_file():
+                      "factors": list(factors), "reference": reference_id}, sort_keys=True, default=_json_default)  # fmt: skip
+    own, shared = run_dir / "closure_tuning.json", run_dir.parent / "closure_tuning_cache.json"
+
+    def read(path: Path) -> dict[str, Any]:
         try:
-            cached = json.loads(path.read_text())
+            data = json.loads(path.read_text()) if path.is_file() else {}
         except (OSError, ValueError):
-            cached = {}
-    if isinstance(cached.get(kind), dict) and cached[kind].get("key") == key:
-        return cached[kind]["result"]
-    result = tune_static_coefficient(kind, settings, reference, stats, fields, long, factors)
-    cached[kind] = {"key": key, "result": result}
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    result = None
+    for path in (own, shared):
+        entry = read(path).get(kind if path == own else hashlib.sha256(key.encode()).hexdigest())
+        if isinstance(entry, dict) and entry.get("key") == key and isinstance(entry.get("result"), dict):
+            result = entry["result"]
+            break
+    if result is None:
+        result = tune_static_coefficient(kind, settings, reference, stats, fields, long, factors)
     if run_dir.is_dir():
-        atomic_write_bytes(path, (json.dumps(cached, indent=2, default=_json_default) + "\n").encode())
+        for path, name in ((own, kind), (shared, hashlib.sha256(key.encode()).hexdigest())):
+            data = read(path)
+            data[name] = {"key": key, "result": result}
+            atomic_write_bytes(path, (json.dumps(data, indent=2, default=_json_default) + "\n").encode())
     return result
 
 
