@@ -133,21 +133,21 @@ def _shipped_reference_available() -> bool:
     try:
         from simrl.physics.turbulence.reference import load_reference
 
-        load_reference("fhit_cpu", n_les=16)
+        load_reference("fhit_paper", n_les=16)
         return True
     except Exception:  # noqa: BLE001
         return False
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _shipped_reference_available(), reason="shipped turbulence reference (fhit_cpu) not available")
+@pytest.mark.skipif(not _shipped_reference_available(), reason="shipped turbulence reference (fhit_paper) not available")
 @pytest.mark.parametrize("agent", ["ppo", "conv_closure"])
 def test_train_agent_script_end_to_end(tmp_path, agent):
     args = [
         f"agent={agent}", "env=turbulence", "total_timesteps=256", "n_envs=2", "progress_bar=false", "device=cpu",
         "env.kwargs.n_les=16", "env.kwargs.episode_steps=40", "env.evaluation_kwargs.episode_steps=80",
         "env.evaluation_kwargs.transient_steps=20", "env.evaluation_kwargs.record_every=20",
-        "evaluation.n_seeds=2", "checkpoint_every=128",
+        "evaluation.n_seeds=2", "checkpoint_every=128", "+env.evaluation_kwargs.tuning_factors=[0.5,2.0]",
         f"env.agent_kwargs.{agent}.n_steps=4", f"env.agent_kwargs.{agent}.batch_size=8",
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
@@ -158,7 +158,10 @@ def test_train_agent_script_end_to_end(tmp_path, agent):
     for name in FILES:
         assert (tmp_path / "evaluation" / name).is_file(), name
     episodes = read_episodes(tmp_path)
-    assert set(episodes["policy"]) == {agent, *BASELINE_LABELS.values()} and len(episodes) == 6 * 2
+    assert set(episodes["policy"]) == {agent, *BASELINE_LABELS.values()} and len(episodes) == (len(BASELINE_LABELS) + 1) * 2
+    summary = json.loads((tmp_path / "evaluation" / "summary.json").read_text())
+    assert set(summary["tuning"]) == {"smagorinsky", "leith"} and summary["run"]["env"] == "simrl/Turbulence2D-v1"
+    assert summary["cost"]["dns_grid"] == 1024 and 0 < summary["cost"]["ratio"][agent] < 1
     assert "dynamic Leith" in result.stdout
 
 

@@ -474,3 +474,29 @@ def test_shipped_reference_default_case():
     assert not infos["agent_0"]["blowup"] and -10.0 <= rewards["agent_0"] < 0
     with pytest.raises(ValueError, match="accepted: \\[16, 32, 64, 128\\]"):
         Turbulence2DParallelEnv(n_les=48)
+
+
+def test_v1_ids_use_the_paper_reynolds_number_reference_and_v0_is_unchanged():
+    from simrl.agents.sb3_vec_env import make_sb3_vec_env
+    from simrl.envs import turbulence_v1
+    from simrl.physics.turbulence.reference import REFERENCE_CASES
+
+    par = pettingzoo.make("parallel", "simrl/Turbulence2D-v1", n_les=32, episode_steps=20)
+    assert par.core.settings.case == "fhit_paper"
+    paper = REFERENCE_CASES["fhit_paper"]
+    # nu = 5e-5 on the LES grid, with the case's LES time step (the DNS step at the same CFL, halved)
+    assert par.core.targets.params.nu == pytest.approx(5e-5)
+    assert par.core.targets.params.dt == pytest.approx(0.5 * paper.dt * paper.n / 32) == pytest.approx(6.4e-3)
+    obs, infos = par.reset(seed=0)
+    _, rewards, _, truncs, infos = par.step({a: STATIC_COEFFICIENTS["leith"] for a in par.agents})
+    assert not infos["agent_0"]["blowup"] and np.isfinite(rewards["agent_0"])
+    assert turbulence_v1.parallel_env(n_les=32).core.settings.case == "fhit_paper"
+    assert turbulence_v1.raw_env(n_les=32).env.core.settings.case == "fhit_paper"
+    env = gym.make("simrl/Turbulence2DGlobal-v1", n_les=32, episode_steps=20)
+    assert env.unwrapped.core.settings.case == "fhit_paper"
+    venv = make_sb3_vec_env("simrl/Turbulence2D-v1", num_envs=1, seed=0, n_les=32, episode_steps=20)
+    assert venv.get_attr("case") == ["fhit_paper"] * venv.num_envs
+    venv.close()
+    # -v0 keeps the viscous CPU reference and the DNS step
+    v0 = pettingzoo.make("parallel", "simrl/Turbulence2D-v0", n_les=32, episode_steps=20)
+    assert v0.core.settings.case == "fhit_cpu" and v0.core.targets.params.dt == REFERENCE_CASES["fhit_cpu"].dt
