@@ -616,6 +616,63 @@ def table_batched(cfg: Config, torch) -> str:
     return "\n".join([head, *rows])
 
 
+def table_env(cfg: Config) -> str:
+    """Table 4: what the environment adds to the bare closure solver, per solver step at 64^2.
+
+    "bare closure solver": per step, the local Leith eddy viscosity of the current field
+    (``closures.eddy_viscosity``, the same call the env makes) and one ``TurbulenceModel.advance`` step
+    with it -- the least any LES with a field-dependent closure must do. "env": the batched env core
+    (:class:`~simrl.envs.turbulence_core.TurbulenceBatch`, 16 agents, 10 solver steps per action), one
+    action window per call plus the agents' observations the policy needs for the next action, per
+    solver step. Goal: env / bare <= 1.3 and batched copies at least as fast per copy as one.
+    """
+    from simrl.envs.turbulence_core import TurbulenceBatch, TurbulenceSettings, synthetic_targets
+    from simrl.physics.turbulence.closures import STATIC_COEFFICIENTS, eddy_viscosity
+
+    n = 64
+    targets = synthetic_targets(n)
+    settings = TurbulenceSettings(n_les=n, agents_per_side=4, episode_steps=10**8, augment=False)
+    coefficient = STATIC_COEFFICIENTS["leith"]
+    batches = (1, 8)
+    runners: dict[str, Runner] = {}
+    for b in batches:
+        model = TurbulenceModel(targets.params)
+        state = model.state_from_spectral(targets.snapshots[np.arange(b) % targets.snapshots.shape[0]])
+
+        def bare(k: int, model=model, state=state) -> None:
+            for _ in range(k):
+                nu = eddy_viscosity(model.grid, state.omega_hat, coefficient, "leith", "local")
+                model.advance(state, 1, nu)
+
+        core = TurbulenceBatch(settings, b, targets)
+        rng = np.random.default_rng(0)
+        for i in range(b):
+            core.reset_system(i, rng, snapshot_index=i % targets.snapshots.shape[0])
+        coefficients = np.full((b, core.n_agents), coefficient)
+
+        def env(k: int, core=core, coefficients=coefficients) -> None:
+            for _ in range(max(1, k // settings.steps_per_action)):
+                core.step(coefficients)
+                core.agent_observations()
+
+        log(f"table 4: B = {b}: warm-up")
+        runners[f"bare|{b}"] = runner(bare, cfg)
+        runners[f"env|{b}"] = runner(env, cfg)
+    log(f"table 4: timing {len(runners)} subjects x {cfg.repeats} repeats")
+    sec = measure(runners, cfg)
+    per_field = {key: t / int(key.split("|")[1]) for key, t in sec.items()}
+    rows = [
+        f"### 4. Environment overhead at {n}^2 (16 agents, local Leith, 10 solver steps per action), per solver step and field\n",
+        "| B (copies) | bare closure solver (us) | env (us) | env / bare | env per copy vs B = 1 |",
+        "|---|---|---|---|---|",
+    ]
+    for b in batches:
+        bare_t, env_t = per_field[f"bare|{b}"], per_field[f"env|{b}"]
+        rows.append(f"| {b} | {bare_t * 1e6:,.0f} | {env_t * 1e6:,.0f} | {env_t / bare_t:.2f} | "
+                    f"{per_field['env|1'] / env_t:.2f}x |")  # fmt: skip
+    return "\n".join(rows)
+
+
 # --------------------------------------------------------------------------- main
 def machine_line() -> str:
     load = os.getloadavg()
@@ -631,6 +688,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=None, help="timed repeats per row (default 7, quick 3)")
     ap.add_argument("--sizes", default="64,256", help="grid sizes of tables 1 and 2 (comma-separated, even)")
     ap.add_argument("--no-pyqg", action="store_true", help="skip pyqg even if it is installed")
+    ap.add_argument("--env-only", action="store_true", help="only table 4 (the environment's overhead)")
     args = ap.parse_args(argv)
     try:
         sizes = tuple(int(s) for s in args.sizes.split(","))
@@ -645,6 +703,11 @@ def main(argv: list[str] | None = None) -> int:
 
     start_line = machine_line()
     t_start = time.perf_counter()
+    if args.env_only:
+        t4 = table_env(cfg)
+        print(f"## simrl turbulence benchmark, table 4 only\n\n- start: {start_line}\n- end:   {machine_line()}\n")
+        print(t4)
+        return 0
     torch = import_torch()
     pyfftw = import_pyfftw()
     pyqg, pyqg_label = (None, "pyqg skipped (--no-pyqg)") if args.no_pyqg else import_pyqg()
@@ -662,6 +725,7 @@ def main(argv: list[str] | None = None) -> int:
     t1 = table_pyqg(cfg, torch, pyfftw, pyqg_label if pyqg else "pyqg (not installed)", dt_factor, fftw_check, sec)
     t2 = table_floor(cfg, torch, pyfftw, sec)
     t3 = table_batched(cfg, torch)
+    t4 = table_env(cfg)
     end_line = machine_line()
     print("## simrl turbulence benchmark" + (" (--quick)" if cfg.quick else ""))
     print()
@@ -677,6 +741,8 @@ def main(argv: list[str] | None = None) -> int:
     print(t2)
     print()
     print(t3)
+    print()
+    print(t4)
     return 0
 
 
