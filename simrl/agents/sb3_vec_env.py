@@ -72,10 +72,13 @@ class GymnasiumVecEnvAdapter(VecEnv):
         return obs
 
     def step_async(self, actions: np.ndarray) -> None:
+        if actions is None:
+            raise ValueError(f"step_async(actions): actions must be an array of {self.num_envs} actions, got None")
         self._actions = actions
 
     def step_wait(self):
-        assert self._actions is not None, "step_async() must be called before step_wait()"
+        if self._actions is None:
+            raise RuntimeError("step_async() must be called before step_wait()")
         obs, rewards, terminated, truncated, infos = self.vector_env.step(self._actions)
         self._actions = None
         dones = np.logical_or(terminated, truncated)
@@ -165,6 +168,16 @@ def make_sb3_vec_env(
     import simrl  # noqa: F401  (registers the environments)
     from simrl.registry import environment_entry
 
+    for name, flag in (("monitor", monitor), ("fixed_reset_seeds", fixed_reset_seeds)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"{name} must be True or False, got {flag!r}")
+    if seed is not None:
+        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be None or an integer >= 0, got {seed!r}")
+        seed = int(seed)  # numpy integers -> Python int (Gymnasium refuses numpy seeds)
+    if isinstance(num_envs, (bool, np.bool_)) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+        raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+    num_envs = int(num_envs)
     if fixed_reset_seeds and seed is None:
         raise ValueError("fixed_reset_seeds=True needs a seed")
     entry = environment_entry(env_id)

@@ -31,7 +31,9 @@ from gymnasium import spaces
 from gymnasium.utils import seeding
 from stable_baselines3.common.vec_env import VecEnv
 
+from simrl.envs.turbulence import RESET_OPTIONS
 from simrl.envs.turbulence_core import TurbulenceBatch, TurbulenceSettings
+from simrl.envs.vector_common import reset_options
 
 
 def _split_index(value: Any, num_copies: int, name: str) -> list[Any]:
@@ -50,7 +52,9 @@ class TurbulenceSB3VecEnv(VecEnv):
     ``render_mode`` and the other keyword arguments: as :class:`~simrl.envs.turbulence.Turbulence2DParallelEnv`.
     Copy c reset with seed s follows exactly the trajectory of a ``Turbulence2DParallelEnv`` reset with seed s.
     ``seed(s)`` makes the next :meth:`reset` seed copy c with ``s + c``. ``set_options({"snapshot_index": k})``
-    (an int or one per copy) picks the initial snapshots of the next reset.
+    (an int or one per copy) picks the initial snapshots of the next reset; ``initial_field`` a given field.
+    Other option keys raise, ``reset_mask`` included: SB3 resets every row at once, and the copies reset
+    themselves when their episode ends.
     """
 
     def __init__(
@@ -61,7 +65,7 @@ class TurbulenceSB3VecEnv(VecEnv):
         render_mode: str | None = None,
         **env_kwargs: Any,
     ) -> None:
-        if isinstance(num_copies, bool) or int(num_copies) != num_copies or num_copies < 1:
+        if isinstance(num_copies, (bool, np.bool_)) or not isinstance(num_copies, (int, np.integer)) or num_copies < 1:
             raise ValueError(f"num_copies (LES copies) must be a positive integer, got {num_copies!r}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"unknown render_mode {render_mode!r}; accepted: ['rgb_array'] or None")
@@ -104,6 +108,8 @@ class TurbulenceSB3VecEnv(VecEnv):
         """Seed copy c with ``seed + c`` at the next :meth:`reset` (None: leave the generators as they are)."""
         if seed is None:
             return [None] * self.num_envs
+        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be None or an integer >= 0, got {seed!r}")
         self._copy_seeds = [int(seed) + c for c in range(self.num_copies)]
         return [s for s in self._copy_seeds for _ in range(self.n_agents)]
 
@@ -111,7 +117,7 @@ class TurbulenceSB3VecEnv(VecEnv):
         seeds = self._copy_seeds
         if all(s is None for s in seeds) and self.reset_seed is not None:
             seeds = [self.reset_seed + c for c in range(self.num_copies)]
-        options = self._options[0] if self._options and self._options[0] else {}
+        options = reset_options(self._options[0] if self._options else None, RESET_OPTIONS)
         indices = _split_index(options.get("snapshot_index"), self.num_copies, "options['snapshot_index']")
         for c in range(self.num_copies):
             if seeds[c] is not None:
@@ -124,6 +130,8 @@ class TurbulenceSB3VecEnv(VecEnv):
         return self._observations()
 
     def step_async(self, actions: np.ndarray) -> None:
+        if actions is None:
+            raise ValueError(f"step_async(actions): actions must be an array of shape ({self.num_envs}, 1), got None")
         self._actions = np.asarray(actions)
 
     def step_wait(self):

@@ -18,7 +18,14 @@ from gymnasium.vector.utils import batch_space
 from pettingzoo import ParallelEnv
 
 from simrl.envs.turbulence_core import TurbulenceBatch, TurbulenceSettings
-from simrl.envs.vector_common import apply_autoreset, check_autoreset_mode, masked_info, reset_mask, vector_seeds
+from simrl.envs.vector_common import (
+    apply_autoreset,
+    check_autoreset_mode,
+    masked_info,
+    reset_mask,
+    reset_options,
+    vector_seeds,
+)
 
 RENDER_MODES = ("rgb_array",)
 
@@ -39,8 +46,20 @@ def _obs_box(settings: TurbulenceSettings, dim: int) -> spaces.Box:
     return spaces.Box(low=-c, high=c, shape=(dim,), dtype=np.float32)
 
 
-def _reset_kwargs(options: dict[str, Any] | None) -> dict[str, Any]:
-    options = options or {}
+def _real_array(value: Any, what: str) -> np.ndarray:
+    """``value`` as a float64 array, refusing what only looks numeric (strings, complex numbers, booleans, None)."""
+    raw = np.asarray(value)
+    if raw.dtype.kind not in "iuf":
+        raise ValueError(f"{what} must be real numbers (integers or floats), got {value!r} (dtype {raw.dtype})")
+    return raw.astype(np.float64)
+
+
+RESET_OPTIONS = ("initial_field", "snapshot_index")
+"""Keys of ``reset(options=...)`` (the vector env also takes ``reset_mask``)."""
+
+
+def _reset_kwargs(options: dict[str, Any] | None, unknown: str = "raise") -> dict[str, Any]:
+    options = reset_options(options, RESET_OPTIONS, unknown)
     return {"omega_hat": options.get("initial_field"), "snapshot_index": options.get("snapshot_index")}
 
 
@@ -114,7 +133,8 @@ class Turbulence2DParallelEnv(ParallelEnv):
     see many more distinct fields.
     ``reset(options=...)``: ``{"snapshot_index": k}`` starts from filtered-DNS snapshot ``k`` (the random
     symmetry transform still applies when ``augment``); ``{"initial_field": omega_hat}`` from a given spectral
-    (N, N//2+1) or physical (N, N) vorticity. Other keys are ignored.
+    (N, N//2+1) or physical (N, N) vorticity. Other keys are dropped with a UserWarning listing these
+    (PettingZoo's API test resets with an arbitrary option).
 
     ## Episode end
     No termination (the flow never reaches a goal). Truncated for every agent after ``episode_steps`` solver
@@ -212,7 +232,7 @@ class Turbulence2DParallelEnv(ParallelEnv):
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None):
         if seed is not None or self._rng is None:
             self._rng, _ = seeding.np_random(seed)
-        self._core.reset_system(0, self._rng, **_reset_kwargs(options))
+        self._core.reset_system(0, self._rng, **_reset_kwargs(options, unknown="warn"))  # PettingZoo's API test
         self.agents = self.possible_agents[:]
         return self._observations(), self._infos()
 
@@ -227,7 +247,7 @@ class Turbulence2DParallelEnv(ParallelEnv):
             raise ValueError(f"actions must hold exactly one action per live agent; missing {missing}, unknown {unknown}")
         values = []
         for agent in self.agents:
-            a = np.asarray(actions[agent], dtype=np.float64)
+            a = _real_array(actions[agent], f"the action of {agent}")
             if a.shape not in ((), (1,)):
                 raise ValueError(f"the action of {agent} must be a number or shape (1,), got shape {a.shape}")
             values.append(a.reshape(()))
@@ -302,7 +322,7 @@ class Turbulence2DGlobalEnv(gym.Env):
     ``mean_coefficient``).
     ``reset(options=...)``: ``{"snapshot_index": k}`` starts from filtered-DNS snapshot ``k`` (the random
     symmetry transform still applies when ``augment``); ``{"initial_field": omega_hat}`` from a given spectral
-    (N, N//2+1) or physical (N, N) vorticity. Other keys are ignored.
+    (N, N//2+1) or physical (N, N) vorticity. Other keys raise a ValueError listing these.
 
     ## Example
     >>> import gymnasium as gym, simrl
@@ -339,7 +359,7 @@ class Turbulence2DGlobalEnv(gym.Env):
     def step(self, action):
         if self._needs_reset:
             raise RuntimeError("Turbulence2DGlobalEnv.step() called before reset() or after the episode ended")
-        a = np.asarray(action, dtype=np.float64)
+        a = _real_array(action, "action")
         if a.shape not in ((), (1,)):
             raise ValueError(f"action must be a number or shape (1,), got shape {a.shape}")
         core = self._core
@@ -390,7 +410,7 @@ class Turbulence2DGlobalVectorEnv(VectorEnv):
         reference: Any = None,
         **kwargs: Any,
     ) -> None:
-        if isinstance(num_envs, bool) or int(num_envs) != num_envs or num_envs < 1:
+        if isinstance(num_envs, (bool, np.bool_)) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
         autoreset_mode = check_autoreset_mode(autoreset_mode)
         self.metadata = {**self.metadata, "autoreset_mode": autoreset_mode}
@@ -415,7 +435,7 @@ class Turbulence2DGlobalVectorEnv(VectorEnv):
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
         seeds = vector_seeds(self, seed)
-        options = options or {}
+        options = reset_options(options, RESET_OPTIONS + ("reset_mask",))
         mask = reset_mask(options, self.num_envs)
         index = options.get("snapshot_index")
         indices = list(index) if isinstance(index, (list, tuple, np.ndarray)) else [index] * self.num_envs
@@ -431,7 +451,7 @@ class Turbulence2DGlobalVectorEnv(VectorEnv):
         return self._core.global_observations(), self._batch_info()
 
     def step(self, actions):
-        actions = np.asarray(actions, dtype=np.float64)
+        actions = _real_array(actions, "actions")
         if actions.shape not in (self.action_space.shape, (self.num_envs,)):
             raise ValueError(f"actions must have shape {self.action_space.shape}, got {actions.shape}")
         core = self._core

@@ -52,6 +52,10 @@ REWARDS = ("log_spectrum", "paper")
 """Reward functions (see :class:`~simrl.envs.turbulence.Turbulence2DParallelEnv`)."""
 
 DEFAULT_COEFFICIENT_HIGH = 0.125
+
+#: Largest accepted ``|coefficient_range|`` bound: far above any useful coefficient (C_s or C_L of ~1e3), and
+#: well inside float32 (the action space), whose overflow to inf would make the space refuse its own bound.
+MAX_COEFFICIENT = 1e6
 """Upper action bound of ``C_L^3`` / ``C_s^2``: the paper's 0.125 = 0.5^3 (``turbulence.md`` sect. 2),
 ~25x the static Leith ``0.17^3`` and ~4x the static Smagorinsky ``0.17^2``."""
 
@@ -150,6 +154,11 @@ class TurbulenceSettings:
             raise ValueError(f"coefficient_range must be two numbers (low, high), got {self.coefficient_range!r}") from None
         if not (math.isfinite(low) and math.isfinite(high) and high > low):
             raise ValueError(f"coefficient_range must be finite with low < high, got {self.coefficient_range!r}")
+        if max(abs(low), abs(high)) > MAX_COEFFICIENT:
+            raise ValueError(
+                f"coefficient_range {self.coefficient_range!r} is outside [-{MAX_COEFFICIENT:g}, {MAX_COEFFICIENT:g}] "
+                f"(the action space is float32; eddy-viscosity coefficients c = C^2 or C^3 are O(0.01))"
+            )
         if low < 0 and not self.backscatter:
             raise ValueError(
                 f"coefficient_range {self.coefficient_range!r} has a negative lower bound (backscatter); "
@@ -485,6 +494,15 @@ class TurbulenceBatch:
         self.model = TurbulenceModel(t.params, threads=s.threads)
         self.grid = grid = self.model.grid
         n = grid.n
+        # A time step the solver cannot take on the reference's own fields would end every episode at once
+        # (or, far above it, the integrating factors would silently damp the field to zero): refuse it here.
+        speed = float(np.max(self.model.cfl(t.snapshots)) / t.params.dt) if t.snapshots.size else 0.0
+        if speed > 0 and not speed * t.params.dt <= self.model.cfl_limit:
+            raise ValueError(
+                f"dt={t.params.dt!r} gives a grid CFL number of {speed * t.params.dt:.3g} on the reference's initial "
+                f"fields, above the solver's stability limit {self.model.cfl_limit:.3f}; accepted: dt <= "
+                f"{self.model.cfl_limit / speed:.3g} at n_les={n} (None: the case's step, {REFERENCE_CASES[s.case].les_dt(n) if s.case in REFERENCE_CASES else t.params.dt:.3g})"
+            )
         self.agent_ix, self.agent_iy = agent_points(n, s.agents_per_side)
         self.n_agents = s.n_agents
         self.k_cut = t.params.k_cut
@@ -567,7 +585,10 @@ class TurbulenceBatch:
         """Coefficients ``(B, n_agents)`` from a batch of per-agent actions ``(B, n_agents)`` (or ``(B, n_agents, 1)``):
         clipped to the action bounds and, with ``normalized_actions``, mapped from [-1, 1] onto
         ``coefficient_range``. Wrong shape or non-finite values -> ValueError."""
-        a = np.asarray(actions, dtype=np.float64)
+        raw = np.asarray(actions)
+        if raw.dtype.kind not in "iuf":  # strings, complex numbers, booleans or objects are not coefficients
+            raise ValueError(f"actions must be real numbers (an integer or float array), got dtype {raw.dtype}")
+        a = raw.astype(np.float64)
         shape = (self.num_systems, self.n_agents)
         if a.shape == shape + (1,):
             a = a[..., 0]

@@ -11,6 +11,7 @@ finished copy stays frozen and repeats its done flags until the caller resets it
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -18,9 +19,18 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 
+ACCEPTED_AUTORESET_MODES = ("SAME_STEP", "DISABLED")
+
+
 def check_autoreset_mode(mode: AutoresetMode | str) -> AutoresetMode:
     """Return ``mode`` as an :class:`AutoresetMode`; only ``SAME_STEP`` and ``DISABLED`` are accepted."""
-    mode = AutoresetMode(mode)
+    try:
+        mode = AutoresetMode(mode)
+    except ValueError:
+        raise ValueError(
+            f"unknown autoreset_mode {mode!r}; accepted: AutoresetMode.SAME_STEP ('SameStep'), "
+            "AutoresetMode.DISABLED ('Disabled')"
+        ) from None
     if mode == AutoresetMode.NEXT_STEP:
         raise ValueError("autoreset_mode NEXT_STEP is not supported; accepted: SAME_STEP, DISABLED")
     return mode
@@ -32,24 +42,53 @@ def vector_seeds(env: VectorEnv, seed: int | list[int | None] | None) -> list[in
     When a seed is given, the vector env's own ``np_random`` is reseeded with the first copy's seed.
     """
     num_envs = env.num_envs
+    accepted = f"None, an integer >= 0, or a list of {num_envs} integers >= 0 / None"
     if seed is None:
         seeds: list[int | None] = [None] * num_envs
-    elif isinstance(seed, (int, np.integer)):
+    elif _is_seed(seed):
         seeds = [int(seed) + i for i in range(num_envs)]
+    elif isinstance(seed, (list, tuple, np.ndarray)):
+        seeds = [None if s is None else s for s in list(seed)]
+        if len(seeds) != num_envs or not all(s is None or _is_seed(s) for s in seeds):
+            raise ValueError(f"reset(seed=...) must be {accepted}, got {seed!r}")
+        seeds = [None if s is None else int(s) for s in seeds]  # numpy integers -> Python ints (Gymnasium's rule)
     else:
-        seeds = list(seed)
-        if len(seeds) != num_envs:
-            raise ValueError(f"reset(seed=list) needs {num_envs} seeds, got {len(seeds)}")
+        raise ValueError(f"reset(seed=...) must be {accepted}, got {seed!r}")
     if seed is not None:
         env._np_random, env._np_random_seed = seeding.np_random(seeds[0])
     return seeds
 
 
+def _is_seed(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) and int(value) >= 0
+
+
+def reset_options(options: Any, accepted: tuple[str, ...], unknown: str = "raise") -> dict[str, Any]:
+    """``reset(options=...)`` as a dict: None -> ``{}``; anything but a mapping -> TypeError naming the accepted
+    keys; an unknown key -> ValueError naming them (an ignored misspelt option would silently reset the wrong
+    way), or with ``unknown="warn"`` a UserWarning and the key dropped: PettingZoo's ``parallel_api_test``
+    resets with an arbitrary option and requires it to be accepted."""
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise TypeError(f"reset(options=...) must be None or a dict with keys from {list(accepted)}, got {options!r}")
+    extra = sorted(str(k) for k in options if k not in accepted)
+    if extra:
+        message = f"unknown reset option(s) {extra}; accepted: {list(accepted)}"
+        if unknown != "warn":
+            raise ValueError(message)
+        warnings.warn(message + " (ignored)", UserWarning, stacklevel=3)
+    return {k: v for k, v in options.items() if k in accepted}
+
+
 def reset_mask(options: Mapping[str, Any], num_envs: int) -> np.ndarray:
     """The boolean ``options["reset_mask"]`` of shape ``(num_envs,)`` (all copies when absent)."""
-    mask = np.asarray(options.get("reset_mask", np.ones(num_envs, dtype=bool)), dtype=bool)
-    if mask.shape != (num_envs,):
-        raise ValueError(f"options['reset_mask'] must be a boolean array of shape ({num_envs},), got {mask.shape}")
+    raw = options.get("reset_mask", np.ones(num_envs, dtype=bool))
+    mask = np.asarray(raw)
+    if mask.shape != (num_envs,) or mask.dtype != np.bool_:
+        raise ValueError(
+            f"options['reset_mask'] must be a boolean array of shape ({num_envs},), got {mask.dtype} {mask.shape}"
+        )
     return mask
 
 

@@ -500,3 +500,86 @@ def test_v1_ids_use_the_paper_reynolds_number_reference_and_v0_is_unchanged():
     # -v0 keeps the viscous CPU reference and the DNS step
     v0 = pettingzoo.make("parallel", "simrl/Turbulence2D-v0", n_les=32, episode_steps=20)
     assert v0.core.settings.case == "fhit_cpu" and v0.core.targets.params.dt == REFERENCE_CASES["fhit_cpu"].dt
+
+
+# ----------------------------------------------------------------------------- reliability (bad input found by fuzzing)
+
+
+def test_time_steps_the_solver_cannot_take_and_float32_overflowing_ranges_are_refused(ref):
+    # dt = 1e300 used to damp every field to zero in one step with no blow-up flag
+    with pytest.raises(ValueError, match=r"dt=1e\+300 gives a grid CFL number .* accepted: dt <= "):
+        par_env(ref, dt=1e300)
+    with pytest.raises(ValueError, match=r"dt=0.5 gives a grid CFL number"):
+        global_env(ref, dt=0.5)
+    # coefficient_range = (0, 1e300) used to make the float32 action space's high inf
+    with pytest.raises(ValueError, match=r"coefficient_range .* outside \[-1e\+06, 1e\+06\]"):
+        par_env(ref, coefficient_range=(0.0, 1e300))
+    env = par_env(ref, coefficient_range=(0.0, 1e3))
+    assert np.isfinite(env.action_space("agent_0").high).all()
+
+
+def test_reset_options_and_seeds_are_checked(ref):
+    env = global_env(ref)
+    with pytest.raises(TypeError, match=r"reset\(options=...\) must be None or a dict with keys from \['initial_field', 'snapshot_index'\]"):
+        env.reset(seed=0, options="abc")
+    with pytest.raises(ValueError, match=r"unknown reset option\(s\) \['snapshot'\]; accepted"):
+        env.reset(seed=0, options={"snapshot": 1})
+    par = par_env(ref)
+    with pytest.warns(UserWarning, match=r"unknown reset option\(s\) \['nope'\]"):
+        par.reset(seed=0, options={"nope": 1})  # PettingZoo's API test passes arbitrary options: warned, dropped
+    venv = Turbulence2DGlobalVectorEnv(num_envs=2, reference=ref, n_les=N, episode_steps=20)
+    with pytest.raises(ValueError, match=r"reset\(seed=...\) must be None, an integer >= 0, or a list of 2"):
+        venv.reset(seed=1.5)
+    with pytest.raises(ValueError, match=r"reset\(seed=...\) must be"):
+        venv.reset(seed=True)
+    with pytest.raises(ValueError, match=r"options\['reset_mask'\] must be a boolean array of shape \(2,\)"):
+        venv.reset(seed=0, options={"reset_mask": [1, 0]})
+    obs_np, _ = venv.reset(seed=[np.int64(3), None])  # numpy integers are accepted as seeds
+    obs_py, _ = Turbulence2DGlobalVectorEnv(num_envs=2, reference=ref, n_les=N, episode_steps=20).reset(seed=[3, 4])
+    np.testing.assert_array_equal(obs_np[0], obs_py[0])
+    with pytest.raises(ValueError, match=r"unknown autoreset_mode 'junk'; accepted: AutoresetMode.SAME_STEP"):
+        Turbulence2DGlobalVectorEnv(num_envs=2, reference=ref, n_les=N, autoreset_mode="junk")
+    with pytest.raises(ValueError, match="num_envs must be a positive integer, got True"):
+        Turbulence2DGlobalVectorEnv(num_envs=True, reference=ref, n_les=N)
+
+
+@pytest.mark.parametrize("bad", ["0.001", 0.001 + 0.0j, True, None, [object()]])
+def test_actions_that_only_look_numeric_are_refused_by_every_face(ref, bad):
+    par = par_env(ref)
+    par.reset(seed=0)
+    with pytest.raises(ValueError, match=r"action of agent_0 must be real numbers"):
+        par.step({a: bad for a in par.agents})
+    env = global_env(ref)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"action must be real numbers"):
+        env.step(bad)
+    venv = Turbulence2DGlobalVectorEnv(num_envs=1, reference=ref, n_les=N, episode_steps=20)
+    venv.reset(seed=0)
+    with pytest.raises(ValueError, match=r"actions must be real numbers"):
+        venv.step([bad])
+
+
+def test_sb3_faces_check_seeds_flags_and_options(ref):
+    from simrl.agents.sb3_vec_env import make_sb3_vec_env
+
+    kw = dict(reference=ref, n_les=N, episode_steps=20)
+    # a numpy integer seed used to fail at reset with Gymnasium's "Seed must be a python integer"
+    a = make_sb3_vec_env("simrl/Turbulence2DGlobal-v0", num_envs=2, seed=np.int64(4), **kw).reset()
+    b = make_sb3_vec_env("simrl/Turbulence2DGlobal-v0", num_envs=2, seed=4, **kw).reset()
+    np.testing.assert_array_equal(a, b)
+    for name in ("monitor", "fixed_reset_seeds"):
+        with pytest.raises(TypeError, match=f"{name} must be True or False, got 'yes'"):
+            make_sb3_vec_env("simrl/Turbulence2DGlobal-v0", num_envs=1, seed=0, **{name: "yes"}, **kw)
+    with pytest.raises(ValueError, match="num_envs must be an integer >= 1, got True"):
+        make_sb3_vec_env("simrl/Turbulence2DGlobal-v0", num_envs=True, **kw)
+    venv = make_sb3_vec_env("simrl/Turbulence2D-v0", num_envs=1, seed=0, **kw)
+    venv.reset()
+    with pytest.raises(ValueError, match="actions must be an array of shape"):
+        venv.step_async(None)
+    venv.venv.set_options({"reset_mask": [True]})
+    with pytest.raises(ValueError, match=r"unknown reset option\(s\) \['reset_mask'\]"):
+        venv.reset()
+    single = make_sb3_vec_env("simrl/Turbulence2DGlobal-v0", num_envs=1, seed=0, **kw)
+    single.reset()
+    with pytest.raises(ValueError, match="actions must be an array of 1 actions, got None"):
+        single.step_async(None)
