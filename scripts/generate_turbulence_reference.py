@@ -11,12 +11,14 @@ Usage (argparse)::
 
     python scripts/generate_turbulence_reference.py --case fhit_cpu            # writes simrl/data/turbulence/
     nice -n 10 python scripts/generate_turbulence_reference.py --case beta_cpu
-    python scripts/generate_turbulence_reference.py --case fhit_paper --backend torch --device cuda   # 1024^2 on a GPU
+    python scripts/generate_turbulence_reference.py --case fhit_paper        # 1024^2, Re = 20,000: ~1.5-2 h, one core
+    python scripts/generate_turbulence_reference.py --case fhit_paper --backend torch --device cuda   # on a GPU
     python scripts/generate_turbulence_reference.py --case fhit_cpu --output-dir /tmp/ref \\
         --spinup-time 20 --averaging-time 40 --n-snapshots 10
 
-Options: ``--case`` (``fhit_cpu`` default, ``beta_cpu``; the 1024^2 paper cases ``fhit_paper``,
-``beta_paper``, ``fhit_kf25_paper`` are accepted but take ~11 h on 2 CPU cores), ``--output-dir``,
+Options: ``--case`` (``fhit_cpu`` default, ``beta_cpu``; the 1024^2 paper cases ``fhit_paper`` and
+``beta_paper``, 1.5-2 h each on one CPU core after a 512^2 pre-spin-up; ``fhit_kf25_paper``, whose plan
+still takes ~11 h), ``--output-dir``,
 ``--n-snapshots``, ``--spinup-time``, ``--averaging-time``, ``--sample-interval``, and for tests and
 experiments ``--n`` (DNS grid), ``--dt``, ``--les-resolutions``; ``--checkpoint-seconds`` (default 60),
 ``--no-progress``; ``--backend numpy|torch`` (default numpy: the NumPy/Numba solver, FFTW when pyfftw is

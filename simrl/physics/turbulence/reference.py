@@ -13,14 +13,18 @@ case              N      nu          dt     k_f   beta    alpha  status
 ================  =====  ==========  =====  ====  ======  =====  ========================================
 ``fhit_cpu``      256    2e-3        2e-3   4     0       0.1    default; shipped in ``simrl/data/turbulence``
 ``beta_cpu``      256    4e-3        1/640  4     20      0.1    shipped
-``fhit_paper``    1024   5e-5        5e-4   4     0       0.1    config only (GPU / big machine)
-``beta_paper``    1024   5e-5        5e-4   4     20      0.1    config only
+``fhit_paper``    1024   5e-5        4e-4   4     0       0.1    shipped (default of ``-v1``); 512^2 spin-up
+``beta_paper``    1024   5e-5        4e-4   4     20      0.1    generated the same way (see README)
 ``fhit_kf25_paper`` 1024 5e-5        5e-4   25    0       0.1    config only (LES N >= 128)
 ================  =====  ==========  =====  ====  ======  =====  ========================================
 
-The paper cases (Re = 20,000) need ~0.1 s per step at 1024^2 on a 2-core CPU (``turbulence.md``
-sect. 8): 100 time units of spin-up and 100 of averaging at dt = 5e-4 are 4e5 steps, about 11 hours
-without diagnostics, so they are kept as configurations only. The CPU cases resolve the enstrophy
+The paper cases (Re = 20,000) run on one CPU core: 40 time units (4 drag times) on a 512^2 grid at
+dt = 6.25e-4 (13 ms per step), the field refined spectrally to 1024^2, 3 time units for the small
+scales to fill in, then 20 time units of averaging at dt = 4e-4 (75-110 ms per step, depending on what
+else runs): about 1.5-2 hours. dt = 4e-4 keeps the grid CFL number near 0.65 (max |u| + |v| ~ 10);
+the paper's AB2 step 5e-4 would be 0.84, at the IF-RK3 bound. 32 filtered snapshots 0.625 time units
+(~4 eddy turnovers) apart at every LES size: the first 16 for training, the last 16 held out. The
+manifest's ``"resolution"`` compares the 1024^2 spectrum with the 512^2 run's. The CPU cases resolve the enstrophy
 cascade on 256^2 (2/3-rule cutoff k = 85) with a 40-80x larger viscosity: the time-mean enstrophy
 spectrum falls monotonically by more than two orders of magnitude over the last octave before the
 cutoff, with no pile-up (checked by ``tests/physics/test_turbulence_reference.py`` on the shipped data).
