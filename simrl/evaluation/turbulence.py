@@ -108,6 +108,13 @@ PAIRED_TOLERANCE = 1e-6
 #: Metrics with a paired per-field difference to the best classical closure (lower is better for each).
 PAIRED_METRICS: tuple[str, ...] = ("spectrum_error", "pdf_tail_l1", "tail_log_ratio_3sigma")
 
+#: Column headers of the paired table.
+PAIRED_LABELS: dict[str, str] = {
+    "spectrum_error": "spectrum error",
+    "pdf_tail_l1": "PDF-tail error",
+    "tail_log_ratio_3sigma": "|log P>3s ratio|",
+}
+
 #: Metric columns of the episodes table (in order) and of the summary.
 METRICS: tuple[str, ...] = (
     "spectrum_error",
@@ -1046,9 +1053,10 @@ def format_paired_table(paired: Mapping[str, Mapping[str, Any]], policies: Seque
     metrics = [m for m in PAIRED_METRICS if m in paired]
     if not metrics:
         return "Paired differences: none (no classical closure without blow-ups)"
-    width = 34
-    lines = ["Paired per-field difference to the best classical closure (negative = better; 95 % bootstrap interval)",
-             f"{'policy':<22} " + " ".join(f"{m + ' - ' + paired[m]['reference']:>{width}}"[-width:] for m in metrics)]
+    width = 30
+    lines = ["Paired per-field difference to the best classical closure (negative = better; 95 % bootstrap interval); "
+             "reference: " + ", ".join(f"{PAIRED_LABELS[m]}: {paired[m]['reference']}" for m in metrics),
+             f"{'policy':<22} " + " ".join(f"{PAIRED_LABELS[m]:>{width}}" for m in metrics)]
     lines.append("-" * len(lines[-1]))
     for p in policies:
         cells = []
