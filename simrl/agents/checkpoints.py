@@ -86,6 +86,11 @@ class CheckpointError(Exception):
     """A checkpoint that cannot be used; the message names the file and the reason."""
 
 
+class ResumeRefused(CheckpointError):
+    """A resume refused before anything in the run folder changed (a different config, nothing to
+    resume, no such run); the message names what differs or what is missing."""
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     """A verified checkpoint: its sidecar, step and files (role -> path)."""
@@ -133,24 +138,37 @@ def write_run_config(run_dir: str | os.PathLike, cfg: Mapping[str, Any]) -> Path
     return path
 
 
+def read_run_config(run_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """The config ``run_dir`` started with (``checkpoints/run_config.json``), or None when it has none."""
+    path = Path(run_dir) / CHECKPOINT_DIR / RUN_CONFIG_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def config_differences(saved: Any, now: Any, may_differ: Iterable[str] = ()) -> list[str]:
+    """``"key: saved -> now"`` for every dotted key that differs between two configs, except those
+    under a top-level key of ``may_differ``. Both are compared through JSON, so that tuples/lists
+    and int/float spellings agree as they were saved."""
+    saved, now = (json.loads(json.dumps(c, sort_keys=True, default=str)) for c in (saved, now))
+    allowed = set(may_differ)
+    keys = [k for k in _diff_keys(saved, now) if k.split(".")[0] not in allowed]
+    return [f"{k}: {_get(saved, k)!r} -> {_get(now, k)!r}" for k in keys]
+
+
 def check_run_config(run_dir: str | os.PathLike, cfg: Mapping[str, Any]) -> None:
     """Refuse to resume ``run_dir`` with a config that differs from the one it started with.
 
-    Only the keys of :data:`RESUME_MAY_DIFFER` may change. Raises :class:`CheckpointError`
-    naming every differing key.
+    Only the keys of :data:`RESUME_MAY_DIFFER` may change. Raises :class:`ResumeRefused` (a
+    :class:`CheckpointError`) naming every differing key; reads, never writes.
     """
     path = Path(run_dir) / CHECKPOINT_DIR / RUN_CONFIG_FILE
-    if not path.is_file():
-        raise CheckpointError(f"cannot resume {run_dir}: no {path} (the run was not started by simrl's training)")
-    saved = json.loads(path.read_text())
-    # Compare through JSON so that tuples/lists and int/float spellings agree as they were saved.
-    now = json.loads(json.dumps(dict(cfg), sort_keys=True, default=str))
-    diffs = [k for k in _diff_keys(saved, now) if k.split(".")[0] not in RESUME_MAY_DIFFER]
+    saved = read_run_config(run_dir)
+    if saved is None:
+        raise ResumeRefused(f"cannot resume {run_dir}: no {path} (the run was not started by simrl's training)")
+    diffs = config_differences(saved, dict(cfg), RESUME_MAY_DIFFER)
     if diffs:
-        shown = "; ".join(f"{k}: {_get(saved, k)!r} -> {_get(now, k)!r}" for k in diffs[:10])
-        raise CheckpointError(
-            f"cannot resume {run_dir} with a different config ({shown}); repeat the original command "
-            f"(only {', '.join(RESUME_MAY_DIFFER)} may change), or start a new run"
+        raise ResumeRefused(
+            f"cannot resume {run_dir} with a different config ({'; '.join(diffs[:10])}); repeat the original "
+            f"command (only {', '.join(RESUME_MAY_DIFFER)} may change), or start a new run"
         )
 
 

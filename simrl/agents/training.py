@@ -11,15 +11,20 @@ Run folder layout::
       .hydra/config.yaml      the composed config (what evaluate_saved_run reads back)
       run_info.json           status "training" while training; "complete" (or "failed") after
       tensorboard/            SB3 / agent scalars (tensorboard --logdir <run_dir>)
-      checkpoints/            resumable checkpoints (simrl.agents.checkpoints) and run_config.json
+      checkpoints/            resumable checkpoints (simrl.agents.checkpoints), run_config.json (the
+                              config the run started with) and job_config/ (a copy of .hydra/ as of
+                              the last time training proceeded)
       eval_callback/          EvalCallback's evaluations.npz and best_model.zip
       final_model.zip         the trained model (written atomically)
       evaluation/             episodes.parquet, summary.csv, summary.json, front.png
 
 Resume: ``resume=true`` continues the run in the Hydra output folder (``hydra.run.dir=<run>``)
 from its newest valid checkpoint; ``resume=auto`` does so when there is one and starts afresh
-otherwise (sweeps relaunched with ``hydra.sweep.dir=<sweep>``, SLURM requeues). See
-:func:`resume_point` and :mod:`simrl.agents.checkpoints`.
+otherwise (sweeps relaunched with ``hydra.sweep.dir=<sweep>``, SLURM requeues). Either compares the
+command's config with the run's recorded one, for a killed and a complete run alike, and refuses a
+different one; a refused resume changes nothing in the run folder, and a complete run resumed with
+its own config is left as it is. See :func:`check_resume`, :func:`train_and_evaluate` and
+:mod:`simrl.agents.checkpoints`.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import math
 import os
 import socket
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
@@ -41,6 +47,7 @@ import simrl
 from simrl.agents import checkpoints as ckpt
 from simrl.agents.factory import build_agent, load_class, resolve_device
 from simrl.agents.sb3_vec_env import make_sb3_vec_env
+from simrl.atomic_io import atomic_write_bytes
 from simrl.evaluation import (
     ModelPolicy,
     baseline_policies,
@@ -76,17 +83,116 @@ def _check_seeds(cfg: Mapping[str, Any]) -> None:
                 )
 
 
-def train_and_evaluate(cfg: Mapping[str, Any], run_dir: str | Path) -> dict[str, Any]:
+@dataclass(frozen=True)
+class JobFiles:
+    """What a front-end wrote into the run folder at the job's start, before :func:`train_and_evaluate`
+    ran: ``scripts/train_agent.py`` passes Hydra's ``.hydra/`` folder (``config_dir``) and its job log.
+
+    ``config_dir`` is the run's record of its config: when training proceeds, a copy of its files
+    is kept in ``checkpoints/job_config/``; when it does not (a refused resume, or a run that is
+    already complete), its files are put back from that copy, so a command that trains nothing
+    leaves the record as it was. When a refused resume named a folder that holds nothing else
+    (a mistyped ``hydra.run.dir``), both are removed, and the folder itself when that empties it.
+    """
+
+    config_dir: Path | None = None
+    log_file: Path | None = None
+
+
+_NO_RESUME = (None, False, "false", "False")
+_RESUME = (True, "true", "True", "auto")
+#: Sub-folder of ``checkpoints/``: the job's config files (``.hydra/``) as of the last time training proceeded.
+JOB_CONFIG_RECORD = "job_config"
+#: Hydra's own job files (``hydra.output_subdir``), written at every job's start.
+HYDRA_JOB_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")
+
+
+@dataclass(frozen=True)
+class ResumePlan:
+    """What :func:`check_resume` decided: ``action`` is ``"start"`` (a new run, or ``resume=auto``
+    with nothing to resume), ``"continue"`` (from the checkpoints in ``checkpoints``) or
+    ``"complete"`` (nothing left to train); ``previous`` is the run's run_info.json when resuming."""
+
+    action: str
+    checkpoints: Path | None = None
+    previous: dict[str, Any] | None = None
+
+
+def check_resume(cfg: Mapping[str, Any], run_dir: str | Path) -> ResumePlan:
+    """Decide how ``cfg["resume"]`` treats ``run_dir``; raises :class:`~simrl.agents.checkpoints.ResumeRefused`
+    and writes nothing when the resume is refused.
+
+    * ``resume=false``: ``"start"``.
+    * A run that is complete (run_info.json says so and ``final_model.zip`` exists): its recorded
+      config (``checkpoints/run_config.json``) is compared with ``cfg`` exactly as for a killed run
+      (:func:`simrl.agents.checkpoints.check_run_config`: only
+      :data:`~simrl.agents.checkpoints.RESUME_MAY_DIFFER` may change), and its evaluation settings
+      with those it was evaluated with (they may not change: ``scripts/evaluate.py`` re-evaluates a
+      run with other settings); then ``"complete"``.
+    * Otherwise (a killed, failed or interrupted run, or none): :func:`resume_point` finds the
+      checkpoint (``resume=true`` refuses a folder without one, e.g. a mistyped one); whenever the
+      folder holds a recorded config -- also for ``resume=auto`` starting afresh -- it is compared as above.
+    """
+    run_dir = Path(run_dir)
+    resume = cfg.get("resume", False)
+    if resume in _NO_RESUME:
+        return ResumePlan("start")
+    if resume not in _RESUME:
+        raise ckpt.ResumeRefused(f"resume must be false, true or auto, got {resume!r}")
+    previous = read_run_info(run_dir)
+    if previous is not None and previous.get("status") == "complete" and (run_dir / "final_model.zip").is_file():
+        ckpt.check_run_config(run_dir, cfg)
+        recorded = previous.get("evaluation_config")
+        if recorded is None:  # completed before run_info recorded it: the settings the run started with
+            recorded = (ckpt.read_run_config(run_dir) or {}).get("evaluation")
+        diffs = ckpt.config_differences({"evaluation": recorded}, {"evaluation": cfg.get("evaluation")})
+        if diffs:
+            raise ckpt.ResumeRefused(
+                f"cannot resume {run_dir}: the run is complete and was evaluated with other settings "
+                f"({'; '.join(diffs[:10])}); re-evaluate it with scripts/evaluate.py run_dir={run_dir} "
+                f"(evaluation.n_seeds=..., evaluation.first_seed=..., out_dir=...), or start a new run"
+            )
+        return ResumePlan("complete", previous=previous)
+    folder = resume_point(run_dir, resume)  # ResumeRefused: resume=true and no checkpoint
+    if folder is not None or ckpt.read_run_config(run_dir) is not None:
+        ckpt.check_run_config(run_dir, cfg)
+    return ResumePlan("continue" if folder is not None else "start", checkpoints=folder, previous=previous)
+
+
+def train_and_evaluate(
+    cfg: Mapping[str, Any], run_dir: str | Path, job_files: JobFiles | None = None
+) -> dict[str, Any]:
     """Train ``cfg["agent"]`` on ``cfg["env"]`` and evaluate it; returns the evaluation summary.
 
     ``cfg`` has the structure of ``configs/config.yaml`` (a resolved plain dict).
     ``<run_dir>/run_info.json`` says ``"status": "training"`` from the start and ``"complete"``
     once ``final_model.zip`` is saved (``"failed"`` / ``"interrupted"`` on an exception, also
     when the evaluation fails), so a run killed outright still says ``"training"``. With
-    ``cfg["resume"]`` the run continues from its last checkpoint (see :func:`resume_point`);
-    a run that is already complete is only evaluated again.
+    ``cfg["resume"]`` the run continues from its last checkpoint (see :func:`check_resume`).
+
+    Run folder records are append-only facts: the config and run_info.json change only when
+    training actually proceeds. A refused resume (:class:`~simrl.agents.checkpoints.ResumeRefused`:
+    a config that differs from the recorded one, for a killed and a complete run alike; nothing to
+    resume; no such run) writes nothing, and ``job_files`` (what the front-end wrote at the job's
+    start) are put back or removed (see :class:`JobFiles`). Resuming a run that is already
+    complete with its own config (``resume=true`` or ``auto``, e.g. a relaunched sweep) trains
+    nothing and writes nothing: it logs that the run is complete and returns the recorded objective;
+    only a run killed during its final evaluation (run_info.json has no objective yet) is evaluated,
+    and the objective added to its run_info.json.
     """
     run_dir = Path(run_dir)
+    try:
+        plan = check_resume(cfg, run_dir)
+    except BaseException:
+        try:
+            put_back_job_files(run_dir, job_files, refused=True)
+        except Exception:  # noqa: BLE001 -- the refusal is the error to report
+            log.exception("could not put back the job files of %s", run_dir)
+        raise
+    if plan.action == "complete":
+        put_back_job_files(run_dir, job_files, refused=False)
+        return _complete_run(cfg, run_dir, plan.previous or {})
+
     env_cfg, agent_cfg = cfg["env"], cfg["agent"]
     info: dict[str, Any] = {
         "status": "training",
@@ -104,38 +210,56 @@ def train_and_evaluate(cfg: Mapping[str, Any], run_dir: str | Path) -> dict[str,
         "pid": os.getpid(),
         "started_at": _now(),
     }
-    previous = read_run_info(run_dir) if cfg.get("resume") else None
+    previous = plan.previous
     if previous is not None:  # keep the run's own start and resume count
         info["started_at"] = previous.get("started_at", info["started_at"])
         info["resumes"] = int(previous.get("resumes", 0))
-    if previous is not None and previous.get("status") == "complete" and (run_dir / "final_model.zip").is_file():
-        # A relaunched sweep (resume=auto) or a requeued job: nothing left to train.
-        log.info("%s is already complete: evaluating its final_model.zip again", run_dir)
-        info = previous
-        model = load_trained_model(cfg, run_dir, device=cfg["device"])
-        train_seconds = previous.get("train_seconds")
-    else:
-        write_run_info(run_dir, info)
-        try:
-            _check_seeds(cfg)
-            info["device"] = device = resolve_device(cfg["device"])
-            env_kwargs = dict(env_cfg.get("kwargs") or {})
-            log.info("training %s on %s with %d envs on %s", agent_cfg["name"], env_cfg["id"], cfg["n_envs"], device)
-            model, train_seconds = _train(cfg, run_dir, device, env_kwargs, info)
-        except BaseException as exc:
-            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            write_run_info(run_dir, {**info, "status": status, "error": _error_text(exc), "finished_at": _now()})
-            raise
-        info = {
-            **info,
-            "status": "complete",
-            "train_seconds": train_seconds,
-            "num_timesteps": int(getattr(model, "num_timesteps", 0)),
-            "model": "final_model.zip",
-            "finished_at": _now(),
-        }
-        write_run_info(run_dir, info)
+    keep_job_files(run_dir, job_files)  # training proceeds: this command's config is the run's record
+    write_run_info(run_dir, info)
+    try:
+        _check_seeds(cfg)
+        info["device"] = device = resolve_device(cfg["device"])
+        env_kwargs = dict(env_cfg.get("kwargs") or {})
+        log.info("training %s on %s with %d envs on %s", agent_cfg["name"], env_cfg["id"], cfg["n_envs"], device)
+        model, train_seconds = _train(cfg, run_dir, device, env_kwargs, info, plan.checkpoints)
+    except BaseException as exc:
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        write_run_info(run_dir, {**info, "status": status, "error": _error_text(exc), "finished_at": _now()})
+        raise
+    info = {
+        **info,
+        "status": "complete",
+        "train_seconds": train_seconds,
+        "num_timesteps": int(getattr(model, "num_timesteps", 0)),
+        "model": "final_model.zip",
+        "evaluation_config": dict(cfg["evaluation"]),
+        "finished_at": _now(),
+    }
+    write_run_info(run_dir, info)
+    return _evaluate_and_record(model, cfg, run_dir, info, train_seconds)
 
+
+def _complete_run(cfg: Mapping[str, Any], run_dir: Path, previous: dict[str, Any]) -> dict[str, Any]:
+    """A resume of a complete run with its own config: nothing to train; evaluate only when the
+    run was killed during its final evaluation (run_info.json has no objective)."""
+    train_seconds = previous.get("train_seconds")
+    if not cfg["evaluation"]["enabled"] or "objective" in previous:
+        log.info("%s is already complete (run_info.json; objective %s): nothing to train or evaluate, "
+                 "the run folder is left as it was", run_dir, previous.get("objective", "not evaluated"))  # fmt: skip
+        result: dict[str, Any] = {"train_seconds": train_seconds, "run_dir": str(run_dir), "already_complete": True}
+        if "objective" in previous:
+            result["objective"] = float(previous["objective"])
+        return result
+    log.info("%s is complete but its evaluation is not recorded: evaluating its final_model.zip", run_dir)
+    model = load_trained_model(cfg, run_dir, device=cfg["device"])
+    info = {**previous, "evaluation_config": previous.get("evaluation_config", dict(cfg["evaluation"]))}
+    return {**_evaluate_and_record(model, cfg, run_dir, info, train_seconds), "already_complete": True}
+
+
+def _evaluate_and_record(
+    model: Any, cfg: Mapping[str, Any], run_dir: Path, info: dict[str, Any], train_seconds: Any
+) -> dict[str, Any]:
+    """The final evaluation (when enabled); its objective (or its failure) goes to run_info.json."""
     result: dict[str, Any] = {"train_seconds": train_seconds, "run_dir": str(run_dir)}
     if cfg["evaluation"]["enabled"]:
         try:
@@ -150,6 +274,91 @@ def train_and_evaluate(cfg: Mapping[str, Any], run_dir: str | Path) -> dict[str,
     return result
 
 
+def _record_dir(run_dir: Path) -> Path:
+    return run_dir / ckpt.CHECKPOINT_DIR / JOB_CONFIG_RECORD
+
+
+def keep_job_files(run_dir: str | Path, job_files: JobFiles | None) -> None:
+    """Training proceeds: copy the files of ``job_files.config_dir`` to ``checkpoints/job_config/``
+    (atomically), the record :func:`put_back_job_files` restores."""
+    if job_files is None or job_files.config_dir is None or not Path(job_files.config_dir).is_dir():
+        return
+    record = _record_dir(Path(run_dir))
+    names = set()
+    for path in sorted(Path(job_files.config_dir).iterdir()):
+        if path.is_file():
+            atomic_write_bytes(record / path.name, path.read_bytes())
+            names.add(path.name)
+    for stale in record.iterdir() if record.is_dir() else ():
+        if stale.is_file() and stale.name not in names:
+            stale.unlink()
+
+
+def put_back_job_files(run_dir: str | Path, job_files: JobFiles | None, refused: bool) -> None:
+    """Nothing trains (``refused``: a refused resume; else a run already complete): leave the run's
+    record as it was before the front-end wrote ``job_files``.
+
+    * The run has a record (``checkpoints/job_config/``): its files are put back into ``config_dir``
+      byte for byte (and files Hydra added are removed).
+    * The folder holds nothing but ``job_files`` (a mistyped ``hydra.run.dir``): they are removed,
+      and the folder too when that empties it (parent folders the front-end created stay).
+    * A run from before the record was kept: when refused, ``config.yaml`` is rewritten from
+      ``checkpoints/run_config.json`` (the config the run started with) and Hydra's ``hydra.yaml``
+      and ``overrides.yaml``, which now describe the refused command, are removed (a warning says
+      so); otherwise (the same config) the job's files become the record.
+    """
+    if job_files is None or job_files.config_dir is None:
+        return
+    run_dir, config_dir = Path(run_dir), Path(job_files.config_dir)
+    record = _record_dir(run_dir)
+    if record.is_dir():
+        kept = {p.name: p for p in record.iterdir() if p.is_file()}
+        for name in sorted(set(kept) | set(HYDRA_JOB_FILES)):
+            if name in kept:
+                atomic_write_bytes(config_dir / name, kept[name].read_bytes())
+            else:
+                (config_dir / name).unlink(missing_ok=True)
+        return
+    log_file = Path(job_files.log_file) if job_files.log_file is not None else None
+    ours = {config_dir.resolve(), *([log_file.resolve()] if log_file is not None else [])}
+    others = [p for p in run_dir.iterdir() if p.resolve() not in ours] if run_dir.is_dir() else []
+    if not others:
+        if refused:  # nothing here but what this job's front-end wrote: take it away again
+            _remove_job_files(run_dir, config_dir, log_file)
+        return
+    if not refused:
+        keep_job_files(run_dir, job_files)
+        return
+    saved = ckpt.read_run_config(run_dir)
+    if saved is None:
+        log.warning("%s holds no record of its config (no %s, no checkpoints/run_config.json): %s now holds "
+                    "the refused command's config", run_dir, record, config_dir)  # fmt: skip
+        return
+    import yaml
+
+    atomic_write_text(config_dir / "config.yaml", yaml.safe_dump(saved, sort_keys=False))
+    for name in ("hydra.yaml", "overrides.yaml"):
+        (config_dir / name).unlink(missing_ok=True)
+    log.warning("%s was made before simrl kept its job config (%s): %s/config.yaml is rewritten from "
+                "checkpoints/run_config.json, and hydra.yaml and overrides.yaml, which Hydra overwrote with "
+                "the refused command's, are removed", run_dir, record, config_dir)  # fmt: skip
+
+
+def _remove_job_files(run_dir: Path, config_dir: Path, log_file: Path | None) -> None:
+    for name in HYDRA_JOB_FILES:
+        (config_dir / name).unlink(missing_ok=True)
+    if log_file is not None and log_file.resolve().parent == run_dir.resolve():
+        try:
+            log_file.unlink(missing_ok=True)  # its open handler goes on writing to nowhere
+        except OSError:
+            pass
+    for folder in (config_dir, run_dir):
+        try:
+            folder.rmdir()  # only when empty
+        except OSError:
+            pass
+
+
 def resume_point(run_dir: str | Path, resume: Any) -> Path | None:
     """The checkpoint folder a run resumes from, or None when it starts afresh.
 
@@ -157,9 +366,9 @@ def resume_point(run_dir: str | Path, resume: Any) -> Path | None:
     valid checkpoint, and refuse when it has none (a mistyped ``hydra.run.dir`` must not silently
     start a new run); ``"auto"`` -- continue when there is a checkpoint, else start afresh.
     """
-    if resume in (None, False, "false", "False"):
+    if resume in _NO_RESUME:
         return None
-    if resume not in (True, "true", "True", "auto"):
+    if resume not in _RESUME:
         raise ValueError(f"resume must be false, true or auto, got {resume!r}")
     folder = Path(run_dir) / ckpt.CHECKPOINT_DIR
     if ckpt.find_sidecars(folder):
@@ -175,7 +384,7 @@ def resume_point(run_dir: str | Path, resume: Any) -> Path | None:
     if resume == "auto":
         log.info("resume=auto: %s holds no checkpoint, starting afresh", folder)
         return None
-    raise ckpt.CheckpointError(
+    raise ckpt.ResumeRefused(
         f"resume=true but {folder} holds no checkpoint: repeat the run's command with "
         f"hydra.run.dir=<its folder> (the one holding .hydra/ and checkpoints/), or use resume=auto "
         f"to start afresh when there is nothing to resume"
@@ -183,19 +392,24 @@ def resume_point(run_dir: str | Path, resume: Any) -> Path | None:
 
 
 def _train(
-    cfg: Mapping[str, Any], run_dir: Path, device: str, env_kwargs: dict[str, Any], info: dict[str, Any]
+    cfg: Mapping[str, Any],
+    run_dir: Path,
+    device: str,
+    env_kwargs: dict[str, Any],
+    info: dict[str, Any],
+    resume_from: Path | None,
 ) -> tuple[Any, float]:
     """Build (or restore) the agent, learn, save ``final_model.zip`` atomically; returns the model and the seconds taken.
 
     Resumable checkpoints (:class:`simrl.agents.checkpoints.CheckpointCallback`) are written every
     ``checkpoint_every`` steps for agents that take SB3 callbacks; ``info`` (the run_info dict)
-    gains ``resumed_from`` when the run continues from one.
+    gains ``resumed_from`` when the run continues from one (``resume_from``, the checkpoint folder
+    :func:`check_resume` found; None to start afresh).
     """
     from stable_baselines3.common.callbacks import EvalCallback
 
     env_cfg, agent_cfg = cfg["env"], cfg["agent"]
     folder = run_dir / ckpt.CHECKPOINT_DIR
-    resume_from = resume_point(run_dir, cfg.get("resume", False))
 
     def make_env(seed: int):
         return make_sb3_vec_env(env_cfg["id"], cfg["n_envs"], seed=seed, **env_kwargs)
@@ -217,8 +431,7 @@ def _train(
     resumed = None
     train_env = None
     try:
-        if resume_from is not None:
-            ckpt.check_run_config(run_dir, cfg)
+        if resume_from is not None:  # check_resume compared the config with the run's
             cls = load_class(agent_cfg["class_path"])
             resumed = ckpt.resume_latest(folder, cls, make_env, cfg["seed"], device, state_callbacks)
         if resumed is None:
@@ -476,17 +689,39 @@ def evaluate_saved_run(
 # Sweeps (Hydra multirun): one task per job that records its failure and lets the others go on,
 # and one table of every job of a sweep folder.
 # ---------------------------------------------------------------------------------------------
-def run_training_job(cfg: Mapping[str, Any], run_dir: str | Path, catch_errors: bool) -> float:
+#: In a sweep folder: one JSON line per job whose resume was refused (its run folder is left as it was).
+RESUME_REFUSALS_FILE = "resume_refusals.jsonl"
+
+
+def run_training_job(
+    cfg: Mapping[str, Any],
+    run_dir: str | Path,
+    catch_errors: bool,
+    job_files: JobFiles | None = None,
+    refusals_file: str | Path | None = None,
+) -> float:
     """What ``scripts/train_agent.py`` runs for one job: train, evaluate, return the objective.
 
     With ``catch_errors`` (a multirun job) an exception is logged with its traceback, recorded in
     ``run_info.json`` (``"status": "failed"`` and ``"error"``) and turned into a NaN objective, so
     that Hydra's launchers (which stop a sweep at the first exception) run the other jobs and
-    Optuna records a failed trial. A ``KeyboardInterrupt`` still stops everything. Without it (a
-    single run) the exception propagates and the process exits non-zero.
+    Optuna records a failed trial. A refused resume (:class:`~simrl.agents.checkpoints.ResumeRefused`)
+    is the exception to that: it leaves the run folder as it was (see :func:`train_and_evaluate`),
+    so it is logged and appended to ``refusals_file`` (``<sweep dir>/resume_refusals.jsonl``, read by
+    :class:`SweepSummary`) instead. A ``KeyboardInterrupt`` still stops everything. Without
+    ``catch_errors`` (a single run) the exception propagates and the process exits non-zero.
+    ``job_files``: see :class:`JobFiles`.
     """
     try:
-        result = train_and_evaluate(cfg, run_dir)
+        result = train_and_evaluate(cfg, run_dir, job_files)
+    except ckpt.ResumeRefused as exc:
+        if not catch_errors:
+            raise
+        log.error("job in %s: resume refused, its run folder is left as it was: %s", run_dir, exc)
+        if refusals_file is not None:
+            _append_json_line(refusals_file, {"run_dir": str(Path(run_dir).resolve()), "error": _error_text(exc),
+                                              "at": _now(), "unix_time": time.time()})  # fmt: skip
+        return float("nan")
     except Exception as exc:
         if not catch_errors:
             raise
@@ -496,6 +731,33 @@ def run_training_job(cfg: Mapping[str, Any], run_dir: str | Path, catch_errors: 
             write_run_info(run_dir, {**info, "status": "failed", "error": _error_text(exc), "finished_at": _now()})
         return float("nan")
     return float(result.get("objective", float("nan")))
+
+
+def _append_json_line(path: str | Path, record: Mapping[str, Any]) -> None:
+    """Append one line (one ``write`` on a file opened for appending: whole lines from parallel jobs)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(dict(record)) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_resume_refusals(sweep_dir: str | Path, since: float | None = None) -> list[dict[str, Any]]:
+    """The refused resumes recorded in ``<sweep_dir>/resume_refusals.jsonl`` (at or after the Unix
+    time ``since`` when given), oldest first; unreadable lines are skipped."""
+    path = Path(sweep_dir) / RESUME_REFUSALS_FILE
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and (since is None or float(record.get("unix_time", 0.0)) >= since):
+            out.append(record)
+    return out
 
 
 def _error_text(exc: BaseException) -> str:
@@ -620,14 +882,21 @@ def write_sweep_summary(sweep_dir: str | Path, csv_path: str | Path | None = Non
 
 class SweepSummary(Callback):
     """Hydra callback (``hydra.callbacks.sweep_summary`` in ``configs/config.yaml``): after a
-    multirun, print the sweep table with its failed jobs and write ``sweep_summary.csv``.
+    multirun, print the sweep table with its failed jobs and write ``sweep_summary.csv``; then list
+    the jobs of this multirun whose resume was refused (:data:`RESUME_REFUSALS_FILE`: their run
+    folders are left as they were, so the table shows their own status).
 
     With ``exit_on_failure`` (the default) the command then exits with status 1 when any job
-    failed -- after every job has run -- so scripts and CI notice; 0 when all completed.
+    failed or had its resume refused -- after every job has run -- so scripts and CI notice; 0 when
+    all completed.
     """
 
     def __init__(self, exit_on_failure: bool = True) -> None:
         self.exit_on_failure = exit_on_failure
+        self._started: float | None = None
+
+    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        self._started = time.time()
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
@@ -635,7 +904,14 @@ class SweepSummary(Callback):
             return
         table = write_sweep_summary(sweep_dir)
         print(f"\nsweep {sweep_dir}:\n{format_sweep_table(table)}\nsummary written to {sweep_dir / 'sweep_summary.csv'}")
+        refused = read_resume_refusals(sweep_dir, since=self._started)
+        if refused:
+            print(f"resume refused for {len(refused)} jobs (their run folders are left as they were):")
+            for record in refused:
+                error = (str(record.get("error") or "").splitlines() or [""])[0]
+                print(f"  {record.get('run_dir')}: {error[:300]}")
         n_failed = int((table["status"] == "failed").sum())
-        if n_failed and self.exit_on_failure:
-            log.error("%d of %d jobs failed (see above); exiting with status 1", n_failed, len(table))
+        if (n_failed or refused) and self.exit_on_failure:
+            log.error("%d of %d jobs failed, %d resumes refused (see above); exiting with status 1",
+                      n_failed, len(table), len(refused))  # fmt: skip
             raise SystemExit(1)
