@@ -10,7 +10,9 @@ checksum, atomically. The last quarter of the states is the held-out "eval" spli
         --ticks 300 --out /tmp/small.npz                                 # a small test set
 
 Without ``--initial-sheep/--initial-wolves`` a smaller world gets the big world's initial
-densities (2,500 sheep and 1,250 wolves per 65,025 patches). Cost: about 0.4 s per model
+densities (2,500 sheep and 1,250 wolves per 65,025 patches). ``--grass-regrowth-time G``
+(default 30) makes a set for environments with ``params={"grass_regrowth_time": g}``, g >= G
+(the stored regrowth countdowns go up to G). Cost: about 0.4 s per model
 per 1,000 big-world ticks on one core.
 """
 
@@ -35,13 +37,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--height", type=int, default=255)
     parser.add_argument("--initial-sheep", type=int, default=None)
     parser.add_argument("--initial-wolves", type=int, default=None)
+    parser.add_argument("--grass-regrowth-time", type=int, default=30,
+                        help="ticks a grazed patch takes to regrow (the environment accepts this or more with the set)")
     parser.add_argument("--parallel", action="store_true", help="one model per thread (same results)")
     args = parser.parse_args(argv)
     area = args.width * args.height / (255 * 255)
     params = PredatorPreyParams(
         width=args.width, height=args.height,
         initial_sheep=args.initial_sheep if args.initial_sheep is not None else round(2500 * area),
-        initial_wolves=args.initial_wolves if args.initial_wolves is not None else round(1250 * area))
+        initial_wolves=args.initial_wolves if args.initial_wolves is not None else round(1250 * area),
+        grass_regrowth_time=args.grass_regrowth_time)
     start = time.perf_counter()
     manifest = generate_snapshot_set(args.out, params, args.count, args.ticks, args.seed, args.eval_count, args.parallel)
     info = json.loads(manifest.read_text())

@@ -16,13 +16,16 @@ from gymnasium import spaces
 
 from simrl.envs.digital_twin_core import (
     DATA_DIR,
+    FACE_ARGUMENTS,
+    Arg,
     DigitalTwinCore,
     DigitalTwinEnv,
     DigitalTwinVectorEnv,
     SnapshotSet,
-    check_choice,
+    check_arguments,
     check_int,
-    check_real,
+    check_params_fit,
+    insert_argument_docs,
     install_restarts,
     params_from_snapshots,
     pick_snapshot,
@@ -48,6 +51,8 @@ from simrl.physics.ecology.rng import seed_state
 #: The shipped start states: 32 continuous-mode steady states (feed 1.0, scale 0.1).
 DEFAULT_SNAPSHOTS = DATA_DIR / "metabolic_scale0.1.npz"
 REGENERATE = "python -m simrl.envs.metabolic"
+#: The ``"kind"`` of this environment's snapshot manifests.
+SNAPSHOT_KIND = "metabolic_snapshots"
 SNAPSHOT_SPLITS = ("train", "eval", "all")
 #: Products whose yield can be the objective, and the catalysis event (index into REACTIONS)
 #: that forms each.
@@ -86,6 +91,8 @@ def _pack(states: Sequence[MetabolicState]) -> dict[str, np.ndarray]:
 
 def _unpack(arrays: dict[str, np.ndarray]) -> list[MetabolicState]:
     p = MetabolicParams(**json.loads(str(arrays["params"])))
+    if p.mode != "continuous":
+        raise ValueError(f"its states are of mode {p.mode!r}; the environment's are continuous-mode steady states")
     states = []
     for k in range(arrays["tick"].shape[0]):
         parts = {}
@@ -127,7 +134,7 @@ def generate_snapshot_set(path: str | Path, params: MetabolicParams | None = Non
     arrays = _pack(states)
     arrays["history"] = history.astype(np.int32)
     manifest = {
-        "kind": "metabolic_snapshots",
+        "kind": SNAPSHOT_KIND,
         "params": dataclasses.asdict(params),
         "count": count,
         "steps": steps,
@@ -141,13 +148,14 @@ def generate_snapshot_set(path: str | Path, params: MetabolicParams | None = Non
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(path: str, mtime_ns: int, size: int) -> MetabolicSnapshotSet:
+def _load_cached(path: str, *stamps: Any) -> MetabolicSnapshotSet:
     return read_snapshot_set(MetabolicSnapshotSet, path, DEFAULT_SNAPSHOTS, REGENERATE,
-                             "simrl.envs.metabolic.generate_snapshot_set", _unpack)
+                             "simrl.envs.metabolic.generate_snapshot_set", _unpack, SNAPSHOT_KIND)
 
 
 def load_snapshot_set(path: str | Path | None = None) -> MetabolicSnapshotSet:
-    """The snapshot set at ``path`` (default: the shipped scale-0.1 set), checksum-verified, cached."""
+    """The snapshot set at ``path`` (default: the shipped scale-0.1 set), checksum-verified, its
+    manifest validated (:func:`~simrl.envs.digital_twin_core.read_snapshot_set`), cached."""
     return _load_cached(*snapshot_cache_key(path, DEFAULT_SNAPSHOTS))
 
 
@@ -156,9 +164,37 @@ def load_snapshot_set(path: str | Path | None = None) -> MetabolicSnapshotSet:
 # --------------------------------------------------------------------------------------
 
 
+#: Largest ``feed_max`` (and ``feed_min``) in molecules per step at full scale: 222 x the default
+#: 4.5. A step costs about linearly in the molecules present, and the free S settle near
+#: ``feed * effective_scale / dilution``: at feed 1,000 (scale 0.1) about 200,000 molecules,
+#: about 0.8 s per 250-step action on one core (feed 10,000 was 5.6 s and growing).
+MAX_ENV_FEED = 1000.0
+#: Smallest ``feed_max``: the observations divide by it (a feed of 1e-300 made them inf/NaN).
+MIN_ENV_FEED_MAX = 1e-3
+
+#: The valid domain of every argument of :class:`MetabolicPathwayEnv` (the vector env adds
+#: ``num_envs`` and ``autoreset_mode``, :data:`~simrl.envs.digital_twin_core.FACE_ARGUMENTS`).
+#: ``steps_per_action`` <= 100,000 keeps a step within about 1.5 s per model at scale 0.1.
+ARGUMENTS: dict[str, Arg] = {
+    "steps_per_action": Arg("int", 1, 100_000),
+    "episode_steps": Arg("int", 1, 10_000_000, relation="a multiple of steps_per_action"),
+    "feed_max": Arg("real", MIN_ENV_FEED_MAX, MAX_ENV_FEED),
+    "feed_min": Arg("real", 0.0, MAX_ENV_FEED, relation="below feed_max"),
+    "product": Arg("choice", choices=tuple(PRODUCTS)),
+    "reward": Arg("choice", choices=REWARDS),
+    "yield_reference": Arg("real", 0.0, 1.0, low_open=True),
+    "params": Arg("params", relation="continuous mode, the snapshot set's torus size, max_molecules above the "
+                  "stored molecules"),
+    "snapshots": Arg("path", optional=True),
+    "snapshot_split": Arg("choice", choices=SNAPSHOT_SPLITS),
+    "parallel": Arg("bool"),
+}
+
+
 @dataclass
 class MetabolicSettings:
-    """Validated arguments of :class:`MetabolicPathwayEnv` (see its docstring for their meaning)."""
+    """Validated arguments of :class:`MetabolicPathwayEnv` (see its docstring for their meaning;
+    their domains are :data:`ARGUMENTS`)."""
 
     steps_per_action: int = 250
     episode_steps: int = 20_000
@@ -173,20 +209,13 @@ class MetabolicSettings:
     parallel: bool = False
 
     def __post_init__(self) -> None:
-        self.steps_per_action = check_int("steps_per_action", self.steps_per_action, 1)
-        self.episode_steps = check_int("episode_steps", self.episode_steps, 1)
+        check_arguments(self, ARGUMENTS)
         if self.episode_steps % self.steps_per_action:
             raise ValueError(f"episode_steps ({self.episode_steps}) must be a multiple of steps_per_action "
                              f"({self.steps_per_action})")
-        self.feed_max = check_real("feed_max (molecules per step, full scale)", self.feed_max, 0.0, 1e4, low_open=True)
-        self.feed_min = check_real("feed_min (molecules per step, full scale)", self.feed_min, 0.0, 1e4)
         if self.feed_min >= self.feed_max:
             raise ValueError(f"feed_min ({self.feed_min}) must be below feed_max ({self.feed_max}); accepted: "
                              f"0 <= feed_min < feed_max")
-        check_choice("product", self.product, tuple(PRODUCTS))
-        check_choice("reward", self.reward, REWARDS)
-        self.yield_reference = check_real("yield_reference", self.yield_reference, 0.0, 1.0, low_open=True)
-        check_choice("snapshot_split", self.snapshot_split, SNAPSHOT_SPLITS)
         self.snapshot_set = load_snapshot_set(self.snapshots)
         base = self.snapshot_set.params
         self.params = params_from_snapshots(self.params, base)
@@ -196,9 +225,10 @@ class MetabolicSettings:
             raise ValueError(f"params give a {self.params.side}x{self.params.side} torus (scale {self.params.scale}) but the "
                              f"snapshot set has {base.side}x{base.side} (scale {base.scale}); generate a matching set: "
                              f"{REGENERATE} --scale {self.params.scale} --out FILE")
+        check_params_fit(self.params, self.snapshot_set, f"generate a matching set: {REGENERATE} --out FILE ... "
+                         "(see generate_snapshot_set) and pass snapshots=FILE")
         self.split_indices = self.snapshot_set.splits[self.snapshot_split]
         self.reaction_index = PRODUCTS[self.product]
-        self.parallel = bool(self.parallel)
 
     @property
     def reference(self) -> np.ndarray:
@@ -219,6 +249,22 @@ def _spaces(settings: MetabolicSettings) -> tuple[spaces.Box, spaces.Box]:
 class MetabolicCore(DigitalTwinCore):
     """B metabolic-pathway models (one :class:`MetabolicBatch`) and their episode bookkeeping."""
 
+    @staticmethod
+    def bytes_per_model(settings: MetabolicSettings) -> int:
+        """Estimated bytes of one model at its largest: the molecule buffers (29 bytes per slot with
+        the scratch, room for twice the molecules) hold the stored molecules plus what the largest
+        feed accumulates (``feed_max * effective_scale`` per step, over the episode or the dilution
+        time ``1 / dilution``, at most ``max_molecules``), the enzymes and the patch scratch; twice
+        that, since a reset rebuilds the batch from snapshots of every row."""
+        p = settings.params
+        states = settings.snapshot_set.states
+        n_mol = max(s.molecules.shape[1] for s in states)
+        n_enz = max(s.enzymes.shape[1] for s in states)
+        d = p.effective_dilution
+        horizon = settings.episode_steps if d <= 0 else min(settings.episode_steps, 1.0 / d)
+        peak = min(float(p.max_molecules), n_mol + settings.feed_max * p.effective_scale * horizon)
+        cap = max(1024, 2 * int(peak))
+        return 2 * (29 * cap + 33 * n_enz + 12 * p.n_patches)
 
     def __init__(self, settings: MetabolicSettings, num_envs: int) -> None:
         super().__init__(settings, num_envs)
@@ -393,7 +439,10 @@ class MetabolicPathwayEnv(DigitalTwinEnv):
     of 1.5; the published runs use 0.2 and 1.0), held for
     ``steps_per_action`` steps (default 250). The core multiplies it by the model's
     ``effective_scale`` and carries fractional molecules over. Values outside [0, 1] are
-    clipped; a wrong shape or NaN raises ``ValueError``.
+    clipped; a wrong shape, NaN or inf, None, booleans, strings and complex numbers raise
+    ``ValueError``.
+    ``feed_max`` is at most 1,000 (:data:`MAX_ENV_FEED`: the cost of a step grows with the
+    molecules the feed accumulates).
 
     ## Observation space
     ``Box(-inf, inf, (14,), float32)``; ``ref`` = the published continuous steady state at
@@ -461,7 +510,10 @@ class MetabolicPathwayEnv(DigitalTwinEnv):
     to dilute away), ten times an episode, hence stored states. States 0-23 are the
     ``"train"`` split, 24-31 the held-out ``"eval"`` split (``snapshot_split``); ``reset(seed)``
     picks one with the environment's generator and continues it with a fresh random stream;
-    ``reset(options={"snapshot": i})`` picks the i-th of the split.
+    ``reset(options={"snapshot": i})`` picks the i-th of the split (``options`` is None or a
+    dict with that key only). The set's SHA-256 and its manifest (model kind, count, parameters,
+    splits in range and disjoint) are checked on loading; an error names the file, what is
+    wrong and the regeneration command.
 
     ## Scale and episode length
     Default ``params``: the set's, ``MetabolicParams(scale=0.1)``: a 32 x 32 torus with every
@@ -524,8 +576,9 @@ class MetabolicPathwayEnv(DigitalTwinEnv):
 class MetabolicPathwayVectorEnv(DigitalTwinVectorEnv):
     """``num_envs`` copies of :class:`MetabolicPathwayEnv` advanced by one Numba call per step.
 
-    Same arguments as :class:`MetabolicPathwayEnv` plus ``num_envs`` and ``autoreset_mode``
-    (``SAME_STEP``, default, or ``DISABLED``); seeding, autoreset, ``final_obs``/``final_info``
+    Same arguments as :class:`MetabolicPathwayEnv` plus ``num_envs`` (1 to 4,096; the batch's
+    estimated memory must fit in the machine's) and ``autoreset_mode`` (``SAME_STEP``,
+    default, or ``DISABLED``); seeding, autoreset, ``final_obs``/``final_info``
     and ``reset_mask`` behave as documented in
     :class:`~simrl.envs.digital_twin_core.DigitalTwinVectorEnv`. Sub-environment i reset with
     seed s follows exactly the trajectory of a single env reset with seed s.
@@ -540,6 +593,9 @@ class MetabolicPathwayVectorEnv(DigitalTwinVectorEnv):
     settings_cls = MetabolicSettings
     core_cls = MetabolicCore
     single_env_cls = MetabolicPathwayEnv
+
+
+insert_argument_docs(MetabolicPathwayEnv, {**ARGUMENTS, "render_mode": FACE_ARGUMENTS["render_mode"]})
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,14 +15,16 @@ from gymnasium import spaces
 
 from simrl.envs.digital_twin_core import (
     DATA_DIR,
+    FACE_ARGUMENTS,
+    Arg,
     DigitalTwinCore,
     DigitalTwinEnv,
     DigitalTwinVectorEnv,
     SnapshotSet,
-    check_choice,
+    check_arguments,
     check_int,
-    check_real,
-    check_triple,
+    check_params_fit,
+    insert_argument_docs,
     install_restarts,
     params_from_snapshots,
     pick_snapshot,
@@ -40,11 +42,14 @@ from simrl.physics.ecology import (
     PredatorPreyState,
     spawn_seeds,
 )
+from simrl.physics.ecology.predator_prey import _MAX_POPULATION_LIMIT, _MIN_CAPACITY, work_length
 from simrl.physics.ecology.rng import seed_state
 
 #: The shipped start states: 32 uncontrolled big-world runs at tick 1,000.
 DEFAULT_SNAPSHOTS = DATA_DIR / "predator_prey_bigworld.npz"
 REGENERATE = "python scripts/make_predator_prey_snapshots.py"
+#: The ``"kind"`` of this environment's snapshot manifests.
+SNAPSHOT_KIND = "predator_prey_snapshots"
 SNAPSHOT_SPLITS = ("train", "eval", "all")
 _BIG_WORLD_PATCHES = 255 * 255
 
@@ -125,7 +130,7 @@ def generate_snapshot_set(path: str | Path, params: PredatorPreyParams | None = 
     arrays = _pack_states(states)
     arrays["history"] = history.astype(np.int32)
     manifest = {
-        "kind": "predator_prey_snapshots",
+        "kind": SNAPSHOT_KIND,
         "params": dataclasses.asdict(params),
         "count": count,
         "ticks": ticks,
@@ -139,13 +144,14 @@ def generate_snapshot_set(path: str | Path, params: PredatorPreyParams | None = 
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(path: str, mtime_ns: int, size: int) -> PredatorPreySnapshotSet:
+def _load_cached(path: str, *stamps: Any) -> PredatorPreySnapshotSet:
     return read_snapshot_set(PredatorPreySnapshotSet, path, DEFAULT_SNAPSHOTS, REGENERATE,
-                             "simrl.envs.predator_prey.generate_snapshot_set", _unpack_states)
+                             "simrl.envs.predator_prey.generate_snapshot_set", _unpack_states, SNAPSHOT_KIND)
 
 
 def load_snapshot_set(path: str | Path | None = None) -> PredatorPreySnapshotSet:
-    """The snapshot set at ``path`` (default: the shipped big-world set), checksum-verified, cached."""
+    """The snapshot set at ``path`` (default: the shipped big-world set), checksum-verified, its
+    manifest validated (:func:`~simrl.envs.digital_twin_core.read_snapshot_set`), cached."""
     return _load_cached(*snapshot_cache_key(path, DEFAULT_SNAPSHOTS))
 
 
@@ -154,9 +160,38 @@ def load_snapshot_set(path: str | Path | None = None) -> PredatorPreySnapshotSet
 # --------------------------------------------------------------------------------------
 
 
+#: Most animals any model holds (the physics' ``max_population`` limit): the bound of the target populations.
+MAX_TARGET_POPULATION = _MAX_POPULATION_LIMIT
+
+#: The valid domain of every argument of :class:`PredatorPreyEnv` (the vector env adds
+#: ``num_envs`` and ``autoreset_mode``, :data:`~simrl.envs.digital_twin_core.FACE_ARGUMENTS`).
+#: The bounds keep a step's cost bounded (10,000 big-world ticks: about 4 s per model) and every
+#: observation and reward finite in float32 at any reachable state (populations up to 2**28).
+ARGUMENTS: dict[str, Arg] = {
+    "ticks_per_action": Arg("int", 1, 10_000),
+    "episode_ticks": Arg("int", 1, 10_000_000, relation="a multiple of ticks_per_action"),
+    "max_removal": Arg("reals", 0.0, 1.0, size=2,
+                       accepted="two per-tick removal probabilities (sheep, wolves) in [0, 1]"),
+    "target": Arg("reals", 0.0, MAX_TARGET_POPULATION, size=3, optional=True,
+                  accepted=f"three finite numbers (grass, sheep, wolves) >= 0, sheep and wolves <= "
+                           f"{MAX_TARGET_POPULATION}", relation="grass <= n_patches"),
+    "weights": Arg("reals", 0.0, 1e6, size=3),
+    "effort_weight": Arg("real", 0.0, 1e6),
+    "extinction_cost": Arg("real", 0.0, 1e30, optional=True),
+    "reference": Arg("reals", 1e-3, 1e12, size=3, optional=True,
+                     accepted="three positive numbers (G_ref, S_ref, W_ref) in [0.001, 1e+12]"),
+    "params": Arg("params", relation="same world size as the snapshot set, grass_regrowth_time >= the set's "
+                  "largest stored countdown, populations within max_population"),
+    "snapshots": Arg("path", optional=True),
+    "snapshot_split": Arg("choice", choices=SNAPSHOT_SPLITS),
+    "parallel": Arg("bool"),
+}
+
+
 @dataclass
 class PredatorPreySettings:
-    """Validated arguments of :class:`PredatorPreyEnv` (see its docstring for their meaning)."""
+    """Validated arguments of :class:`PredatorPreyEnv` (see its docstring for their meaning;
+    their domains are :data:`ARGUMENTS`)."""
 
     ticks_per_action: int = 10
     episode_ticks: int = 1000
@@ -172,48 +207,54 @@ class PredatorPreySettings:
     parallel: bool = False
 
     def __post_init__(self) -> None:
-        self.ticks_per_action = check_int("ticks_per_action", self.ticks_per_action, 1)
-        self.episode_ticks = check_int("episode_ticks", self.episode_ticks, 1)
+        check_arguments(self, ARGUMENTS)
         if self.episode_ticks % self.ticks_per_action:
             raise ValueError(f"episode_ticks ({self.episode_ticks}) must be a multiple of ticks_per_action "
                              f"({self.ticks_per_action})")
-        try:
-            removal = tuple(float(v) for v in self.max_removal)
-        except (TypeError, ValueError):
-            removal = ()
-        if len(removal) != 2 or not all(0.0 <= v <= 1.0 for v in removal):
-            raise ValueError("max_removal must be two per-tick removal probabilities (sheep, wolves) in [0, 1], "
-                             f"got {self.max_removal!r}")
-        self.max_removal = removal  # type: ignore[assignment]
-        check_choice("snapshot_split", self.snapshot_split, SNAPSHOT_SPLITS)
         self.snapshot_set = load_snapshot_set(self.snapshots)
         base = self.snapshot_set.params
         self.params = params_from_snapshots(self.params, base)
         if (self.params.width, self.params.height) != (base.width, base.height):
             raise ValueError(f"params world {self.params.width}x{self.params.height} differs from the snapshot set's "
                              f"{base.width}x{base.height}; generate a matching set: {REGENERATE} --width W --height H --out FILE")
+        self._check_regrowth(base)
+        check_params_fit(self.params, self.snapshot_set, f"generate a matching set: {REGENERATE} --out FILE ... "
+                         "(see generate_snapshot_set) and pass snapshots=FILE")
         self.n_patches = self.params.n_patches
         area = self.n_patches / _BIG_WORLD_PATCHES
         if self.reference is None:
             # The steady state is extensive: the big world's densities times the number of patches.
-            self.reference = tuple(v * area for v in NETLOGO_BIGWORLD_STEADY_STATE)  # type: ignore[assignment]
-        self.reference = check_triple("reference", self.reference)
-        if min(self.reference) <= 0:
-            raise ValueError(f"reference populations must be positive, got {self.reference!r}")
+            self.reference = ARGUMENTS["reference"].check(
+                "reference", tuple(v * area for v in NETLOGO_BIGWORLD_STEADY_STATE))
         if self.target is None:
             self.target = tuple(v * area for v in DEFAULT_TARGET_BIGWORLD)  # type: ignore[assignment]
-        self.target = check_triple("target (grass, sheep, wolves)", self.target)
         if self.target[0] > self.n_patches:
             raise ValueError(f"target grass {self.target[0]} exceeds the number of patches {self.n_patches}: "
                              "accepted targets are (grass, sheep, wolves) with 0 <= grass <= n_patches, sheep, wolves >= 0")
-        self.weights = check_triple("weights", self.weights)
-        self.effort_weight = check_real("effort_weight", self.effort_weight, 0.0, math.inf)
         if self.extinction_cost is None:
             # Cost per remaining tick of the all-extinct absorbing state: grass everywhere, no animals.
-            self.extinction_cost = float(self.tick_cost(np.array([[self.n_patches, 0.0, 0.0]]), np.zeros(2))[0])
-        self.extinction_cost = check_real("extinction_cost", self.extinction_cost, 0.0, math.inf)
+            cost = float(self.tick_cost(np.array([[self.n_patches, 0.0, 0.0]]), np.zeros(2))[0])
+            if not math.isfinite(cost):  # not reachable within ARGUMENTS' bounds; a guard
+                raise ValueError(f"the default extinction_cost (the cost of the all-extinct state) computed from "
+                                 f"target {self.target}, weights {self.weights} and reference {self.reference} is "
+                                 "not finite; pass smaller values or an explicit extinction_cost")
+            self.extinction_cost = cost
         self.split_indices = self.snapshot_set.splits[self.snapshot_split]
-        self.parallel = bool(self.parallel)
+
+    def _check_regrowth(self, base: PredatorPreyParams) -> None:
+        """The stored countdowns go up to the set's regrowth time: a shorter one makes every stored
+        start state invalid, so it is refused here rather than at every reset."""
+        regrowth = self.params.grass_regrowth_time
+        if regrowth >= base.grass_regrowth_time:
+            return
+        longest = max(int(np.max(s.countdown, initial=0)) for s in self.snapshot_set.states)
+        if regrowth < longest:
+            raise ValueError(
+                f"params grass_regrowth_time={regrowth} is shorter than the regrowth countdowns stored in the snapshot "
+                f"set (up to {longest}; it was made with grass_regrowth_time={base.grass_regrowth_time}), so no stored "
+                f"start state is valid under it; accepted with this set: grass_regrowth_time >= {longest}. For a "
+                f"shorter regrowth generate a matching set: {REGENERATE} --grass-regrowth-time {regrowth} --width "
+                f"{base.width} --height {base.height} --out FILE and pass snapshots=FILE")
 
     @property
     def obs_scale(self) -> np.ndarray:
@@ -246,6 +287,18 @@ def _spaces(settings: PredatorPreySettings) -> tuple[spaces.Box, spaces.Box]:
 class PredatorPreyCore(DigitalTwinCore):
     """B sheep-wolves-grass models (one :class:`PredatorPreyBatch`) and their episode bookkeeping."""
 
+    @staticmethod
+    def bytes_per_model(settings: PredatorPreySettings) -> int:
+        """Estimated bytes of one model: the grass and countdown grids, the animal buffers (room for
+        twice the stored populations, as :meth:`PredatorPreyBatch.from_snapshots` allocates), the
+        scratch and the per-step (ticks_per_action, 3) arrays; twice that, since a reset rebuilds
+        the batch from snapshots of every row. Populations that grow during an episode grow it."""
+        p = settings.params
+        states = settings.snapshot_set.states
+        cs = max(_MIN_CAPACITY, 4 * p.initial_sheep, 2 * max(s.sheep.shape[1] for s in states))
+        cw = max(_MIN_CAPACITY, 4 * p.initial_wolves, 2 * max(s.wolves.shape[1] for s in states))
+        n = p.n_patches
+        return 2 * (5 * n + 32 * (cs + cw) + 4 * work_length(n, cs, cw)) + 200 * settings.ticks_per_action
 
     def __init__(self, settings: PredatorPreySettings, num_envs: int) -> None:
         super().__init__(settings, num_envs)
@@ -412,7 +465,7 @@ class PredatorPreyEnv(DigitalTwinEnv):
     wolf (default ``max_removal = (0.05, 0.05)``), held for ``ticks_per_action`` ticks (default
     10). Removal happens after the wolves move and before grass regrowth, as in the companion
     repository's ``ConSheep``/``ConWolves`` NetLogo files. Values outside [0, 1] are clipped;
-    a wrong shape or NaN raises ``ValueError``.
+    a wrong shape, NaN or inf, None, booleans, strings and complex numbers raise ``ValueError``.
 
     ## Observation space
     ``Box(-inf, inf, (9,), float32)``; with ``x = (grass, sheep, wolves)`` after the last tick,
@@ -466,8 +519,10 @@ class PredatorPreyEnv(DigitalTwinEnv):
     picks a state of the split with the environment's generator and continues it with a fresh
     random stream drawn from the same generator, so two episodes from one state differ unless
     the seed is the same. ``reset(options={"snapshot": i})`` starts from the i-th state of the
-    split. The file's SHA-256 is checked against its manifest; a missing or corrupt file raises
-    an error naming the regeneration command.
+    split (``options`` is None or a dict with that key only). The file's SHA-256 is checked
+    against its manifest and the manifest against the file (model kind, count, parameters,
+    splits in range and disjoint); a missing, corrupt or edited set raises an error naming the
+    file, what is wrong and the regeneration command.
 
     ## Episode end
     Terminated when the sheep or the wolves are extinct (``info["extinct"]``), with the
@@ -526,8 +581,9 @@ class PredatorPreyEnv(DigitalTwinEnv):
 class PredatorPreyVectorEnv(DigitalTwinVectorEnv):
     """``num_envs`` copies of :class:`PredatorPreyEnv` advanced by one Numba call per step.
 
-    Same arguments as :class:`PredatorPreyEnv` plus ``num_envs`` and ``autoreset_mode``
-    (``SAME_STEP``, default, or ``DISABLED``); seeding, autoreset, ``final_obs``/``final_info``
+    Same arguments as :class:`PredatorPreyEnv` plus ``num_envs`` (1 to 4,096; the batch's
+    estimated memory, about 3 MB per big-world model, must fit in the machine's) and
+    ``autoreset_mode`` (``SAME_STEP``, default, or ``DISABLED``); seeding, autoreset, ``final_obs``/``final_info``
     and ``reset_mask`` behave as documented in
     :class:`~simrl.envs.digital_twin_core.DigitalTwinVectorEnv`. Sub-environment i reset with
     seed s follows exactly the trajectory of a single env reset with seed s. A finished
@@ -546,3 +602,6 @@ class PredatorPreyVectorEnv(DigitalTwinVectorEnv):
     settings_cls = PredatorPreySettings
     core_cls = PredatorPreyCore
     single_env_cls = PredatorPreyEnv
+
+
+insert_argument_docs(PredatorPreyEnv, {**ARGUMENTS, "render_mode": FACE_ARGUMENTS["render_mode"]})

@@ -219,3 +219,93 @@ def test_molecule_cap_ends_the_episode_as_a_blowup(snaps):
     env.reset(seed=0)
     _, reward, terminated, truncated, info = env.step(np.ones(1, np.float32))
     assert truncated and not terminated and info["blowup"] and np.isfinite(reward) and info["step"] == 100
+
+
+# --------------------------------------------------------------------------------------
+# Reliability: manifests, parameters that no stored state fits, upper bounds, messages
+# --------------------------------------------------------------------------------------
+
+
+def test_another_models_set_and_edited_manifests_are_refused_naming_the_command(snaps, tmp_path):
+    import json
+    import shutil
+    from pathlib import Path
+
+    from simrl.envs.digital_twin_core import SnapshotDataError
+    from simrl.envs.predator_prey import DEFAULT_SNAPSHOTS as PREDATOR_PREY_SNAPSHOTS
+
+    for src, edit, match in (
+        (PREDATOR_PREY_SNAPSHOTS, None, "of kind 'predator_prey_snapshots', expected 'metabolic_snapshots'"),
+        (Path(snaps), lambda m: m["splits"]["train"].append(7), 'the held-out "eval" split overlaps "train" at indices \\[7\\]'),
+        (Path(snaps), lambda m: m["splits"]["eval"].append(-1), "outside"),
+        (Path(snaps), lambda m: m["params"].update(mode="batch"), r'"params" differ .*\[\'mode\'\]'),
+    ):
+        folder = tmp_path / str(len(list(tmp_path.iterdir())))
+        folder.mkdir()
+        npz = folder / src.name
+        shutil.copy(src, npz)
+        manifest = json.loads(src.with_suffix(".json").read_text())
+        if edit is not None:
+            edit(manifest)
+        npz.with_suffix(".json").write_text(json.dumps(manifest))
+        with pytest.raises(SnapshotDataError, match=match) as err:
+            make(str(npz))
+        assert str(npz) in str(err.value) and "regenerate it with: simrl.envs.metabolic.generate_snapshot_set" in str(err.value)
+
+
+def test_a_max_molecules_below_the_stored_molecules_is_refused_at_construction(snaps):
+    """Accepted before, then every reset failed ("more molecules than max_molecules")."""
+    stored = max(s.molecules.shape[1] for s in load_snapshot_set(snaps).states)
+    params = {"max_molecules": stored - 1, "initial_s": 0, "initial_p": 0, "initial_q": 0}
+    with pytest.raises(ValueError, match=r"params \(changed: .*'max_molecules'.*\) do not fit the snapshot set"):
+        make(snaps, params=params)
+
+
+def test_upper_bounds_are_refused_at_construction_without_hanging(snaps, monkeypatch):
+    import time
+
+    from simrl.envs import digital_twin_core
+    from simrl.envs.metabolic import MetabolicCore
+
+    cases = [
+        (lambda: make(snaps, feed_max=1e4), r"feed_max must be a finite number in \[0.001, 1000\]"),
+        (lambda: make(snaps, feed_min=1001.0, feed_max=1000.0), "feed_min"),
+        (lambda: MetabolicPathwayVectorEnv(num_envs=10**7, snapshots=snaps), r"num_envs must be an integer in \[1, 4096\]"),
+        (lambda: make(snaps, steps_per_action=100_001, episode_steps=100_001), "steps_per_action"),
+        (lambda: make(snaps, episode_steps=10**7 + 100), "episode_steps"),
+        (lambda: MetabolicPathwayVectorEnv(num_envs=True, snapshots=snaps), "num_envs"),
+    ]
+    for build, match in cases:
+        start = time.perf_counter()
+        with pytest.raises(ValueError, match=match):
+            build()
+        assert time.perf_counter() - start < 2.0
+    with pytest.raises(ValueError, match="feed_max"):
+        make(snaps, feed_max=1e-300, feed_min=0.0)  # made the observations inf/NaN
+    make(snaps, feed_max=1000.0)  # the bounds themselves are accepted
+    env = make(snaps, feed_max=1e-3, feed_min=0.0)
+    env.reset(seed=0)
+    assert np.isfinite(env.step(np.ones(1, np.float32))[0]).all()
+    # The memory estimate grows with the largest feed: the molecules it accumulates.
+    small = MetabolicCore.bytes_per_model(make(snaps).settings)
+    large = MetabolicCore.bytes_per_model(make(snaps, feed_max=1000.0).settings)
+    assert large > 10 * small
+    monkeypatch.setattr(digital_twin_core, "machine_memory_bytes", lambda: 100 * large)
+    with pytest.raises(ValueError, match="num_envs=101 models would need"):
+        MetabolicPathwayVectorEnv(num_envs=101, snapshots=snaps, feed_max=1000.0)
+    MetabolicPathwayVectorEnv(num_envs=101, snapshots=snaps)
+
+
+def test_bad_actions_and_reset_options_are_refused_with_what_is_accepted(snaps):
+    env = make(snaps)
+    with pytest.raises(TypeError, match="options"):
+        env.reset(options="abc")
+    with pytest.raises(ValueError, match=r"unknown reset option\(s\) \['seed'\]; accepted: \['snapshot'\]"):
+        env.reset(options={"seed": 3})
+    env.reset(seed=0)
+    for bad, match in ((None, "got None"), (["0.5"], "real numbers"), (np.array([0.5 + 1j]), "complex"),
+                       ([0.5j], "complex"), ([None], "NoneType")):
+        with pytest.raises(ValueError, match=match):
+            env.step(bad)
+    with pytest.raises(ValueError, match="parallel"):
+        make(snaps, parallel=1)

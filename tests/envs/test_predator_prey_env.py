@@ -235,3 +235,189 @@ def test_population_cap_ends_the_episode_as_a_blowup(snaps):
             break
     assert truncated and not terminated and info["blowup"] and not info["extinct"]
     assert np.isfinite(reward) and info["objective"] >= env.settings.extinction_cost * (500 - info["tick"]) / 500
+
+
+# --------------------------------------------------------------------------------------
+# Reliability: manifests, parameters that no stored state fits, upper bounds, messages
+# --------------------------------------------------------------------------------------
+
+
+def _copy_set(src, folder):
+    """A copy of the snapshot set ``src`` (.npz and manifest) in ``folder``; returns (npz, manifest dict)."""
+    import shutil
+    from pathlib import Path
+
+    src = Path(src)
+    folder.mkdir(parents=True, exist_ok=True)
+    dst = folder / src.name
+    shutil.copy(src, dst)
+    shutil.copy(src.with_suffix(".json"), dst.with_suffix(".json"))
+    return dst, json.loads(src.with_suffix(".json").read_text())
+
+
+def test_an_edited_eval_split_of_the_shipped_manifest_is_refused_naming_file_problem_and_command(tmp_path):
+    """The checksum covers only the .npz: an eval list edited to overlap training used to load."""
+    from simrl.envs.digital_twin_core import SnapshotDataError
+
+    npz, manifest = _copy_set(DEFAULT_SNAPSHOTS, tmp_path)
+    manifest["splits"]["eval"].append(manifest["splits"]["train"][0])
+    npz.with_suffix(".json").write_text(json.dumps(manifest))
+    with pytest.raises(SnapshotDataError) as err:
+        PredatorPreyEnv(snapshots=str(npz))
+    text = str(err.value)
+    assert str(npz) in text and "overlaps" in text and "regenerate it with" in text and "generate_snapshot_set" in text
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda m: m["splits"]["eval"].append(99), r"indices \[99\] outside \[0, 7\]"),
+        (lambda m: m["splits"].update(test=m["splits"].pop("eval")), 'exactly "train" and "eval"'),
+        (lambda m: m.update(split=m.pop("splits")), r"lacks the key\(s\) \['splits'\]"),
+        (lambda m: m["splits"].update(eval=[]), "non-empty"),
+        (lambda m: m["splits"].update(eval=[6, 6]), "repeats"),
+        (lambda m: m.update(count=9), '"count" is 9 but the .npz holds 8'),
+        (lambda m: m["params"].update(grass_regrowth_time=20), r"params.*grass_regrowth_time"),
+        (lambda m: m.update(kind="metabolic_snapshots"), "of kind 'metabolic_snapshots', expected 'predator_prey_snapshots'"),
+        (lambda m: m.pop("kind"), r"lacks the key\(s\) \['kind'\]"),
+    ],
+)
+def test_edited_manifests_are_refused_with_what_is_wrong_and_the_command(snaps, tmp_path, edit, match):
+    from simrl.envs.digital_twin_core import SnapshotDataError
+
+    npz, manifest = _copy_set(snaps, tmp_path)
+    edit(manifest)
+    npz.with_suffix(".json").write_text(json.dumps(manifest))
+    with pytest.raises(SnapshotDataError, match=match) as err:
+        make(str(npz))
+    assert str(npz.stem) in str(err.value) and "regenerate it with: simrl.envs.predator_prey.generate_snapshot_set" in str(err.value)
+
+
+def test_another_models_snapshot_set_is_refused_by_its_kind(tmp_path):
+    from simrl.envs.digital_twin_core import SnapshotDataError
+    from simrl.envs.metabolic import DEFAULT_SNAPSHOTS as METABOLIC_SNAPSHOTS
+
+    npz, _ = _copy_set(METABOLIC_SNAPSHOTS, tmp_path)
+    with pytest.raises(SnapshotDataError, match="of kind 'metabolic_snapshots', expected 'predator_prey_snapshots'"):
+        PredatorPreyEnv(snapshots=str(npz))
+
+
+def test_a_manifest_edited_after_loading_is_checked_again(snaps, tmp_path):
+    """The loader's cache is keyed by the manifest's stamp too, not only the .npz's."""
+    import os
+
+    from simrl.envs.digital_twin_core import SnapshotDataError
+
+    npz, manifest = _copy_set(snaps, tmp_path)
+    make(str(npz))
+    manifest["splits"]["eval"] = [5, 6, 7]  # 5 is in "train" too
+    path = npz.with_suffix(".json")
+    path.write_text(json.dumps(manifest))
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a new stamp even on coarse clocks
+    with pytest.raises(SnapshotDataError, match="overlaps"):
+        make(str(npz))
+
+
+def test_a_regrowth_time_shorter_than_the_stored_countdowns_is_refused_at_construction(snaps):
+    """Was accepted, then every reset failed (the stored countdowns go up to 30)."""
+    with pytest.raises(ValueError, match=r"grass_regrowth_time=29 .*accepted with this set: grass_regrowth_time >= 30"
+                                         r".*--grass-regrowth-time 29"):
+        make(snaps, params={"grass_regrowth_time": 29})
+    for regrowth in (30, 45):
+        env = make(snaps, params={"grass_regrowth_time": regrowth})
+        env.reset(seed=0)
+        _, reward, *_ = env.step(np.zeros(2, np.float32))
+        assert np.isfinite(reward)
+
+
+def test_a_max_population_below_the_stored_populations_is_refused_at_construction(snaps):
+    stored = max(s.sheep.shape[1] for s in load_snapshot_set(snaps).states)
+    with pytest.raises(ValueError, match=r"params \(changed: \['max_population'\]\) do not fit the snapshot set"):
+        make(snaps, params={"max_population": stored - 1})
+
+
+def test_upper_bounds_are_refused_at_construction_without_hanging(snaps):
+    import time
+
+    cases = [
+        (lambda: PredatorPreyVectorEnv(num_envs=10**7, snapshots=snaps), r"num_envs must be an integer in \[1, 4096\]"),
+        (lambda: PredatorPreyVectorEnv(num_envs=4097, snapshots=snaps), "num_envs"),
+        (lambda: make(snaps, ticks_per_action=10_001, episode_ticks=10_001), r"ticks_per_action .*\[1, 10000\]"),
+        (lambda: make(snaps, episode_ticks=10**7 + 10), "episode_ticks"),
+        (lambda: make(snaps, weights=(1.0, 1e7, 1.0)), "weights"),
+        (lambda: make(snaps, effort_weight=1e7), "effort_weight"),
+        (lambda: make(snaps, extinction_cost=1e31), "extinction_cost"),
+        (lambda: make(snaps, reference=(1.0, 1e-4, 1.0)), "reference"),
+    ]
+    for build, match in cases:
+        start = time.perf_counter()
+        with pytest.raises(ValueError, match=match):
+            build()
+        assert time.perf_counter() - start < 2.0
+
+
+def test_the_batch_memory_estimate_is_checked_against_the_machine(snaps, monkeypatch):
+    from simrl.envs import digital_twin_core
+    from simrl.envs.predator_prey import PredatorPreyCore
+
+    env = PredatorPreyVectorEnv(num_envs=2, snapshots=snaps)
+    per_model = PredatorPreyCore.bytes_per_model(env.settings)
+    assert 50_000 < per_model < 5_000_000  # 63 x 63 world: grids, animal buffers, scratch
+    monkeypatch.setattr(digital_twin_core, "machine_memory_bytes", lambda: 10 * per_model)
+    PredatorPreyVectorEnv(num_envs=10, snapshots=snaps)
+    with pytest.raises(ValueError, match=r"num_envs=11 models would need .* more than this machine's .*num_envs <= 10"):
+        PredatorPreyVectorEnv(num_envs=11, snapshots=snaps)
+
+
+def test_messages_name_the_argument_actually_at_fault(snaps):
+    # A huge target used to be reported as "extinction_cost must be a finite number" (its default overflowed).
+    with pytest.raises(ValueError, match=r"^target must be") as err:
+        make(snaps, target=(0.0, 1e300, 1e300))
+    assert "extinction_cost" not in str(err.value)
+    for bad in (("1", "2", "3"), (1 + 1j, 2.0, 3.0), (True, 2.0, 3.0)):
+        with pytest.raises(ValueError, match="target"):
+            make(snaps, target=bad)
+    for bad in (("0.01", 0.01), (True, 0.01)):
+        with pytest.raises(ValueError, match="max_removal"):
+            make(snaps, max_removal=bad)
+    with pytest.raises(ValueError, match="parallel"):
+        make(snaps, parallel="no")
+    with pytest.raises(ValueError, match="snapshots"):
+        make(5)
+    for bad in (True, np.bool_(True), 2.0, "2"):
+        with pytest.raises(ValueError, match="num_envs"):
+            PredatorPreyVectorEnv(num_envs=bad, snapshots=snaps)
+
+
+def test_actions_that_are_not_real_numbers_are_refused_not_converted(snaps):
+    for env, shape in ((make(snaps), (2,)), (PredatorPreyVectorEnv(num_envs=2, snapshots=snaps, episode_ticks=100), (2, 2))):
+        env.reset(seed=0)
+        half = np.full(shape, 0.5)
+        with pytest.raises(ValueError, match="got None"):
+            env.step(None)
+        with pytest.raises(ValueError, match="holds NoneType"):
+            env.step(np.full(shape, None, dtype=object).tolist())
+        with pytest.raises(ValueError, match="real numbers"):
+            env.step(half.astype(str))  # numeric strings
+        with pytest.raises(ValueError, match="complex"):
+            env.step(half + 0.5j)
+        with pytest.raises(ValueError, match="complex"):
+            env.step(half.astype(complex))  # even with a zero imaginary part
+        with pytest.raises(ValueError, match="bool"):
+            env.step(np.ones(shape, bool))
+        env.step(half.astype(np.float32))  # still steps after the refusals
+
+
+def test_reset_options_must_be_a_dict_of_known_keys(snaps):
+    env, venv = make(snaps), PredatorPreyVectorEnv(num_envs=2, snapshots=snaps, episode_ticks=100)
+    for e, accepted in ((env, r"\['snapshot'\]"), (venv, r"\['snapshot', 'reset_mask'\]")):
+        for bad in ("abc", 5, ["snapshot"]):
+            with pytest.raises(TypeError, match="options"):
+                e.reset(seed=0, options=bad)
+        with pytest.raises(ValueError, match=rf"unknown reset option\(s\) \['snapshott'\]; accepted: {accepted}"):
+            e.reset(seed=0, options={"snapshott": 1})
+        with pytest.raises(ValueError, match="snapshot"):
+            e.reset(seed=0, options={"snapshot": 6})  # the train split has 6 states
+        e.reset(seed=0, options={"snapshot": 5})
+        e.reset(seed=0, options={})
