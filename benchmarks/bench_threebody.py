@@ -490,7 +490,9 @@ def make_vector_env(mode: str, n: int, integrator: str, parallel: bool = False):
 
     import simrl  # noqa: F401 - registers the environment
 
-    kwargs: dict[str, Any] = {"integrator": integrator}
+    # wall time is opt-in on the single env (its info must be deterministic for Gymnasium's checker); the
+    # kernel-time share of the table needs it on both faces
+    kwargs: dict[str, Any] = {"integrator": integrator, "measure_wall_time": True}
     if parallel:
         kwargs["parallel"] = True
     if mode == "native":

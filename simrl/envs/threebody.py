@@ -12,7 +12,14 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from simrl.envs.threebody_core import ThreeBodyBatch, ThreeBodySettings
+from simrl.envs.threebody_core import (
+    NUM_ENVS_DOMAIN,
+    RESET_OPTIONS,
+    ThreeBodyBatch,
+    ThreeBodySettings,
+    as_action_array,
+    check_reset_options,
+)
 from simrl.envs.vector_common import apply_autoreset, check_autoreset_mode, masked_info, reset_mask, vector_seeds
 from simrl.physics.nbody.integrators import integrator_spec
 from simrl.physics.nbody.units import PAPER_UNITS
@@ -54,7 +61,9 @@ class ThreeBodyEnv(gym.Env):
     | ias15      | epsilon (PRS23 step criterion)     | 1e-12 .. 1e-3     |
 
     ``action_type="continuous"``: ``Box(log10 low, log10 high, (1,))``, log10 of the parameter.
-    Actions outside the space raise ``ValueError``.
+    Actions outside the space raise ``ValueError``; so do strings (even numeric ones), complex
+    numbers and bools, which are refused rather than converted. A Discrete action may be an
+    integral float (``5.0``); any other float is refused.
 
     ## Observation space
     ``Box(-inf, inf, (obs_dim,), float32)``.
@@ -89,37 +98,50 @@ class ThreeBodyEnv(gym.Env):
     ``"figure8"`` (Chenciner-Montgomery) and ``"random"`` (``preset_kwargs``: ``n_bodies``,
     ``mass_range``, ``virial_ratio``, ``planar``). Draws come from the environment's own
     generator, seeded by ``reset(seed=...)``; ``reset(options={"initial_conditions": (pos, vel, mass)})``
-    starts from given N-body-unit arrays.
+    starts from given N-body-unit arrays: real numbers with |positions|, |velocities| <= 1e100,
+    masses in [1e-100, 1e100], a finite non-zero energy and a float32-finite observation, else a
+    ``ValueError`` at reset that says so (the environment is unchanged). ``options`` must be a dict
+    or None; ``"initial_conditions"`` is its only key (unknown keys raise ``ValueError``).
 
     ## Episode end
     Terminated when |dE/E0| > ``energy_error_limit`` (0.1, as in the paper). Truncated after
     ``episode_steps`` steps (100 = 10 yr for training; the paper evaluates 300 = 30 yr) or on a
-    numerical blow-up, with ``info["blowup"] = True``.
+    numerical blow-up, with ``info["blowup"] = True``: a non-finite state, the integrator's step
+    cap, or a state whose observation would not be finite in float32 (e.g. an escaper at 1e300
+    virial radii). The state is then put back to the last representable one, so observations and
+    rewards are always finite.
 
     ## Info
     ``energy_error`` (|dE/E0| since reset), ``force_evaluations`` (this step),
-    ``total_force_evaluations``, ``sim_time`` (yr), ``wall_time`` (s, this step's kernel),
-    ``total_wall_time``, ``parameter`` (value used), ``step_index``, ``blowup``,
+    ``total_force_evaluations``, ``sim_time`` (yr), ``wall_time`` (s, this step's kernel; 0.0
+    unless ``measure_wall_time=True``), ``total_wall_time``, ``parameter`` (value used), ``step_index``, ``blowup``,
     ``integrator_status`` (0 ok, 1 step cap, 2 non-finite). ``env.unwrapped.state`` holds
     positions, velocities, masses and time.
 
     ## Arguments
-    | argument | default | meaning |
+    Each is checked at construction against its domain (``threebody_core.ARGUMENT_DOMAINS``): a
+    wrong type raises ``TypeError``, a value outside the domain ``ValueError``, both naming the
+    argument and what is accepted. Unknown argument names raise ``TypeError``.
+
+    | argument | default | meaning (accepted values) |
     |---|---|---|
     | integrator | "hermite" | "hermite", "ias15" or "leapfrog" |
     | hermite_criterion | "collision_time" | or "aarseth" |
-    | preset, preset_kwargs | "paper", {} | initial conditions |
+    | preset, preset_kwargs | "paper", {} | initial conditions; only "random" takes preset_kwargs: ``n_bodies`` (2..100), ``mass_range`` (0 < low <= high, in [1e-100, 1e100]), ``virial_ratio`` ([0, 1e6], not within 1e-6 of 1), ``planar`` (bool) |
     | obs_mode | "markov" | "markov" or "paper" |
     | reward | "markov" | "markov" or "paper" |
-    | action_type, n_actions, action_range | "discrete", 10, per integrator | action space |
-    | step_interval_yr | 0.1 | simulated time per environment step |
-    | episode_steps | 100 | steps before truncation |
-    | energy_error_limit | 0.1 | termination threshold on |dE/E0| |
-    | cost_weight | 1.0 | weight of log cost in the Markov reward |
-    | blowup_penalty | 100.0 | reward on a blow-up |
-    | max_integrator_steps | 2,000,000 | integrator step cap per environment step |
-    | parallel | False | Numba ``prange`` over systems (measure: often slower on 2 cores) |
-    | measure_wall_time | True | False reports wall times as 0.0, e.g. for Gymnasium's ``check_env``, which compares the infos of two identical steps |
+    | action_type | "discrete" | "discrete" or "continuous" |
+    | n_actions | 10 | 2..1000 log-spaced values (1000 already spaces three decades by 0.7 %) |
+    | action_range | per integrator | None or (low, high) in [1e-300, 1e300], high >= 1.001 low |
+    | step_interval_yr | 0.1 | simulated time per environment step, (0, 1e6] yr |
+    | episode_steps | 100 | steps before truncation, 1..1e9 |
+    | energy_error_limit | 0.1 | termination threshold on |dE/E0|, positive finite |
+    | cost_weight | 1.0 | weight of log cost in the Markov reward, [0, 1e6] |
+    | paper_reward_weights | (3000, 0, 4) | (W0, W1, W2), each in [0, 1e6] |
+    | blowup_penalty | 100.0 | reward -blowup_penalty on a blow-up, [0, 1e6] |
+    | max_integrator_steps | 2,000,000 | integrator step cap per environment step, 1..1e9 |
+    | parallel | False | Numba ``prange`` over systems (measure: often slower on 2 cores); a bool |
+    | measure_wall_time | False | True measures the kernel's wall time into ``info["wall_time"]`` / ``"total_wall_time"`` (otherwise 0.0); off by default because Gymnasium's ``check_env`` compares the infos of two identical steps; a bool |
     | render_mode | None | "rgb_array" draws the orbits |
 
     ## Example
@@ -134,7 +156,7 @@ class ThreeBodyEnv(gym.Env):
     metadata = {"render_modes": list(RENDER_MODES), "render_fps": 10}
 
     def __init__(self, render_mode: str | None = None, **kwargs: Any) -> None:
-        self.settings = ThreeBodySettings(**kwargs)
+        self.settings = ThreeBodySettings.from_kwargs(kwargs)
         if render_mode is not None and render_mode not in RENDER_MODES:
             raise ValueError(f"unknown render_mode {render_mode!r}; accepted: {list(RENDER_MODES)} or None")
         self.render_mode = render_mode
@@ -143,19 +165,25 @@ class ThreeBodyEnv(gym.Env):
         self._needs_reset = True
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        options = check_reset_options(options)
+        initial_conditions = options.get("initial_conditions")
+        if initial_conditions is not None:
+            self._batch.check_initial_conditions(initial_conditions)  # before anything changes
         super().reset(seed=seed)
-        options = options or {}
-        self._batch.reset_system(0, self.np_random, options.get("initial_conditions"))
+        self._batch.reset_system(0, self.np_random, initial_conditions)
         self._needs_reset = False
         return self._batch.observations()[0], self._batch.info(0)
 
     def step(self, action):
         if self._needs_reset:
             raise RuntimeError("ThreeBodyEnv.step() called before reset() or after the episode ended")
-        if not self.action_space.contains(np.asarray(action, dtype=self.action_space.dtype)):
+        array = as_action_array(action)  # strings, complex numbers, bools: refused, never converted
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN / huge floats fail the check below
+            inside = self.action_space.contains(array.astype(self.action_space.dtype))
+        if not inside:
             raise ValueError(f"action {action!r} is outside the action space {self.action_space}")
         batch = self._batch
-        parameters = batch.parameters_from_actions(np.asarray(action))
+        parameters = batch.parameters_from_actions(array)
         result = batch.step(parameters)
         info = batch.info(0)
         info["wall_time"] = float(result["wall_time"][0])
@@ -191,7 +219,9 @@ class ThreeBodyEnv(gym.Env):
 class ThreeBodyVectorEnv(VectorEnv):
     """``num_envs`` copies of :class:`ThreeBodyEnv` advanced by one Numba kernel call per step.
 
-    Same arguments as :class:`ThreeBodyEnv` plus ``num_envs`` and ``autoreset_mode``.
+    Same arguments as :class:`ThreeBodyEnv` plus ``num_envs`` (an integer 1..100000; bools are
+    refused) and ``autoreset_mode``, except that ``measure_wall_time`` defaults to True here (the
+    evaluation tables and benchmarks read ``info["wall_time"]`` / ``"total_wall_time"``).
     Sub-environment i reset with seed s follows exactly the trajectory of a single
     ``ThreeBodyEnv`` reset with seed s; ``reset(seed=s)`` seeds sub-environment i with s + i
     (Gymnasium's convention), or pass a list of seeds.
@@ -204,7 +234,8 @@ class ThreeBodyVectorEnv(VectorEnv):
     per seed. Info values are arrays of length ``num_envs``.
 
     ``reset(options={"reset_mask": mask})`` resets only the sub-environments where ``mask`` is
-    True; ``options={"initial_conditions": (pos, vel, mass)}`` starts every reset one from them.
+    True; ``options={"initial_conditions": (pos, vel, mass)}`` starts every reset one from them
+    (checked before any sub-environment changes). Other option keys raise ``ValueError``.
 
     >>> import gymnasium as gym, simrl
     >>> envs = gym.make_vec("simrl/ThreeBody-v0", num_envs=16)
@@ -222,15 +253,17 @@ class ThreeBodyVectorEnv(VectorEnv):
         autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP,
         **kwargs: Any,
     ) -> None:
-        if int(num_envs) != num_envs or num_envs < 1:
-            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        num_envs = NUM_ENVS_DOMAIN.check("num_envs", num_envs)
         autoreset_mode = check_autoreset_mode(autoreset_mode)
         if render_mode is not None and render_mode not in RENDER_MODES:
             raise ValueError(f"unknown render_mode {render_mode!r}; accepted: {list(RENDER_MODES)} or None")
         self.metadata = {**self.metadata, "autoreset_mode": autoreset_mode}
         self.autoreset_mode = autoreset_mode
-        self.settings = ThreeBodySettings(**kwargs)
-        self.num_envs = int(num_envs)
+        # Wall times are measured by default here (evaluation tables and benchmarks read them);
+        # the single environment leaves them opt-in, so that it passes Gymnasium's check_env.
+        kwargs.setdefault("measure_wall_time", True)
+        self.settings = ThreeBodySettings.from_kwargs(kwargs, owner="simrl/ThreeBody-v0 (vector)")
+        self.num_envs = num_envs
         self.render_mode = render_mode
         self.single_action_space, self.single_observation_space = _spaces(self.settings)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
@@ -244,14 +277,17 @@ class ThreeBodyVectorEnv(VectorEnv):
         self._final_truncated = np.zeros(self.num_envs, dtype=bool)
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
-        seeds = vector_seeds(self, seed)
-        options = options or {}
+        options = check_reset_options(options, (*RESET_OPTIONS, "reset_mask"))
         mask = reset_mask(options, self.num_envs)
+        initial_conditions = options.get("initial_conditions")
+        if initial_conditions is not None:
+            self._batch.check_initial_conditions(initial_conditions)  # before anything changes
+        seeds = vector_seeds(self, seed)
         for i in np.flatnonzero(mask):
             # Only the sub-environments being reset are reseeded.
             if seeds[i] is not None:
                 self._rngs[i] = seeding.np_random(seeds[i])[0]
-            self._batch.reset_system(int(i), self._rngs[i], options.get("initial_conditions"))
+            self._batch.reset_system(int(i), self._rngs[i], initial_conditions)
         self._done[mask] = False
         self._ever_reset |= mask
         self._final_terminated[mask] = False
@@ -259,7 +295,7 @@ class ThreeBodyVectorEnv(VectorEnv):
         return self._batch.observations(), self._batch_info()
 
     def step(self, actions):
-        actions = np.asarray(actions)
+        actions = as_action_array(actions)  # strings, complex numbers, bools: refused, never converted
         if actions.shape != self.action_space.shape:
             raise ValueError(f"actions must have shape {self.action_space.shape}, got {actions.shape}")
         if not self._ever_reset.all():

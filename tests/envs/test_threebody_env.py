@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import re
 import warnings
 
 import gymnasium as gym
@@ -297,3 +298,207 @@ def test_paper_reward_is_finite_even_where_the_formula_diverges():
     batch = ThreeBodyBatch(ThreeBodySettings(reward="paper", blowup_penalty=77.0), 1)
     batch.step_index[:] = 5
     assert batch._paper_reward(np.array([1.0 - 1e-20]), np.array([0.01]))[0] == -77.0
+
+
+# ---------------------------------------------------------------- reliability (issue "Reliability")
+
+
+def test_default_env_passes_gymnasium_check_env_and_wall_time_is_opt_in():
+    # Wall-clock times differ between two identical steps, which check_env compares: the single
+    # environment measures them only when asked; the vector env (evaluation, benchmarks) by default.
+    check_env(gym.make(ENV_ID).unwrapped, skip_render_check=True)
+    env = ThreeBodyEnv()
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(5)
+    assert info["wall_time"] == 0.0 and info["total_wall_time"] == 0.0
+    timed = ThreeBodyEnv(measure_wall_time=True)
+    timed.reset(seed=0)
+    _, _, _, _, info = timed.step(5)
+    assert info["wall_time"] > 0.0 and info["total_wall_time"] == info["wall_time"]
+    venv = ThreeBodyVectorEnv(num_envs=2)
+    venv.reset(seed=0)
+    assert (venv.step(np.array([5, 5]))[4]["wall_time"] > 0).all()
+    assert not (ThreeBodyVectorEnv(num_envs=2, measure_wall_time=False).settings.measure_wall_time)
+
+
+def _ic(pos_scale=1.0, vel_scale=1.0, masses=(1.0, 1.0, 1.0)):
+    pos = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.3, 0.0]]) * pos_scale
+    vel = np.array([[0.0, 0.1, 0.0], [-0.1, 0.0, 0.0], [0.0, 0.0, 0.05]]) * vel_scale
+    return pos, vel, np.asarray(masses, dtype=float)
+
+
+_COINCIDENT = (np.array([[0.0, 0, 0], [0.0, 0, 0], [0, 1.0, 0]]), np.zeros((3, 3)), np.ones(3))
+
+
+@pytest.mark.parametrize(
+    ("obs_mode", "initial_conditions", "match"),
+    [
+        ("markov", _ic(pos_scale=1e150), "positions must have magnitudes <= 1e\\+100"),  # used to give inf
+        ("markov", _ic(vel_scale=1e160), "velocities must have magnitudes"),
+        ("markov", _ic(masses=(1e-300, 1.0, 1e300)), "masses must lie in"),  # was a raw OverflowError
+        ("markov", _ic(pos_scale=1e50, vel_scale=1e100, masses=(1e-100,) * 3), "out of the representable range"),
+        ("paper", _ic(pos_scale=1e40), "out of the representable range"),  # float32 overflow of positions / 10
+        ("markov", _COINCIDENT, "non-finite or zero total energy"),
+        ("markov", (np.array([["1", "0", "0"]] * 3), np.zeros((3, 3)), np.ones(3)), "real numbers"),
+        ("markov", (np.eye(3), np.zeros((3, 3)) + 0j, np.ones(3)), "real numbers"),
+        ("markov", (np.eye(3), np.zeros((3, 3)), np.array([True, True, True])), "real numbers"),
+        ("markov", "abc", "must be a tuple"),
+        ("markov", (np.eye(3), np.zeros((3, 3))), "3 arrays"),
+    ],
+)
+def test_unrepresentable_initial_conditions_are_refused_at_reset_and_change_nothing(obs_mode, initial_conditions, match):
+    env = ThreeBodyEnv(obs_mode=obs_mode)
+    env.reset(seed=0)
+    env.step(5)
+    before = env.state
+    with pytest.raises(ValueError, match=match) as caught:
+        env.reset(seed=1, options={"initial_conditions": initial_conditions})
+    assert str(caught.value).startswith("initial_conditions")
+    after = env.state
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+    env.step(5)  # the episode in progress goes on
+    venv = ThreeBodyVectorEnv(num_envs=2, obs_mode=obs_mode)
+    with pytest.raises(ValueError, match=match):
+        venv.reset(seed=1, options={"initial_conditions": initial_conditions})
+
+
+@pytest.mark.parametrize("obs_mode", ["markov", "paper"])
+def test_a_state_that_overflows_the_observation_ends_as_a_blowup_with_finite_numbers(obs_mode):
+    # Allowed initial conditions that fly apart so fast that one step puts them beyond what the
+    # (float32) observation can hold: the episode ends truncated with info["blowup"], and the
+    # observation and reward stay finite (they used to be inf).
+    if obs_mode == "markov":  # 1e-20 masses at 1e99: the virial length unit is ~1e-180
+        env = ThreeBodyEnv(blowup_penalty=7.0)
+        initial_conditions = _ic(vel_scale=1e100, masses=(1e-20,) * 3)
+    else:  # velocities of 1e33 for 1e6 yr: positions / 10 beyond float32's 3.4e38
+        env = ThreeBodyEnv(obs_mode=obs_mode, step_interval_yr=1e6, blowup_penalty=7.0)
+        initial_conditions = _ic(vel_scale=1e34)
+    obs, _ = env.reset(seed=0, options={"initial_conditions": initial_conditions})
+    assert np.isfinite(obs).all()
+    obs, reward, terminated, truncated, info = env.step(9)
+    assert np.isfinite(obs).all() and env.observation_space.contains(obs)
+    assert truncated and not terminated and info["blowup"] is True and reward == -7.0
+    assert np.isfinite(env.unwrapped.state["positions"]).all()
+
+
+def test_vector_env_blowup_of_one_copy_leaves_the_others_and_stays_finite():
+    venv = ThreeBodyVectorEnv(num_envs=2, autoreset_mode="Disabled")
+    venv.reset(seed=0)
+    venv.reset(options={"initial_conditions": _ic(vel_scale=1e100, masses=(1e-20,) * 3), "reset_mask": np.array([True, False])})
+    obs, rewards, _, trunc, info = venv.step(np.array([9, 9]))
+    assert np.isfinite(obs).all() and np.isfinite(rewards).all()
+    assert trunc.tolist() == [True, False] and info["blowup"].tolist() == [True, False]
+    single = ThreeBodyEnv()
+    single.reset(seed=1)  # copy 1 was reset with seed 0 + 1
+    np.testing.assert_array_equal(obs[1], single.step(9)[0])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "name"),
+    [
+        ({"cost_weight": math.nan}, ValueError, "cost_weight"),  # every reward was NaN
+        ({"cost_weight": math.inf}, ValueError, "cost_weight"),  # -inf rewards
+        ({"cost_weight": "1"}, TypeError, "cost_weight"),
+        ({"blowup_penalty": math.nan}, ValueError, "blowup_penalty"),
+        ({"blowup_penalty": -1.0}, ValueError, "blowup_penalty"),  # a positive reward for blowing up
+        ({"blowup_penalty": None}, TypeError, "blowup_penalty"),  # was a TypeError at the first step
+        ({"reward": "paper", "paper_reward_weights": (math.nan, 0, 4)}, ValueError, "paper_reward_weights"),
+        ({"paper_reward_weights": "abc"}, TypeError, "paper_reward_weights"),
+        ({"paper_reward_weights": (1.0, 2.0)}, ValueError, "paper_reward_weights"),
+        ({"preset_kwargs": "x"}, TypeError, "preset_kwargs"),
+        ({"preset_kwargs": {"nope": 1}}, ValueError, "preset_kwargs"),
+        ({"preset": "random", "preset_kwargs": {"nope": 1}}, ValueError, "preset_kwargs"),
+        ({"preset": "random", "preset_kwargs": {"virial_ratio": 1e300}}, ValueError, "virial_ratio"),
+        ({"preset": "random", "preset_kwargs": {"virial_ratio": 1.0}}, ValueError, "virial_ratio"),  # E = 0
+        ({"preset": "random", "preset_kwargs": {"n_bodies": 10**6}}, ValueError, "n_bodies"),
+        ({"preset": "random", "preset_kwargs": {"mass_range": (2.0, 1.0)}}, ValueError, "mass_range"),
+        ({"preset": "random", "preset_kwargs": {"planar": 1}}, TypeError, "planar"),
+        ({"n_actions": 10**12}, ValueError, "n_actions"),  # was a MemoryError at the first step
+        ({"n_actions": "10"}, TypeError, "n_actions"),
+        ({"n_actions": True}, TypeError, "n_actions"),
+        ({"episode_steps": 2.5}, ValueError, "episode_steps"),
+        ({"step_interval_yr": "0.1"}, TypeError, "step_interval_yr"),  # was "'>' not supported ..."
+        ({"energy_error_limit": math.nan}, ValueError, "energy_error_limit"),
+        ({"max_integrator_steps": 10**30}, ValueError, "max_integrator_steps"),
+        ({"action_range": "ab"}, TypeError, "action_range"),  # was "could not convert string to float"
+        ({"action_range": (1e-3,)}, ValueError, "action_range"),  # was "not enough values to unpack"
+        ({"action_range": (1e10, 1e10 * (1 + 1e-15))}, ValueError, "action_range"),  # log10 range ~ 0
+        ({"integrator": ["hermite"]}, TypeError, "integrator"),
+        ({"parallel": "no"}, TypeError, "parallel"),  # was True by truthiness
+        ({"parallel": 1}, TypeError, "parallel"),
+        ({"measure_wall_time": 0}, TypeError, "measure_wall_time"),
+        ({"measure_wall_time": None}, TypeError, "measure_wall_time"),
+        ({"no_such_argument": 1}, TypeError, "no_such_argument"),
+    ],
+)
+def test_settings_are_validated_at_construction_naming_the_argument(kwargs, error, name):
+    with pytest.raises(error, match=re.escape(name)) as caught:
+        ThreeBodyEnv(**kwargs)
+    assert "must" in str(caught.value) or "accepted" in str(caught.value)
+    with pytest.raises(error, match=re.escape(name)):
+        ThreeBodyVectorEnv(num_envs=2, **kwargs)
+
+
+def test_valid_settings_are_normalised_and_numpy_values_accepted():
+    env = ThreeBodyEnv(
+        n_actions=np.int64(12), cost_weight=np.float32(0.5), episode_steps=50.0, parallel=np.False_,
+        paper_reward_weights=np.array([3000.0, 0.0, 4.0]), preset="random",
+        preset_kwargs={"n_bodies": np.int64(3), "mass_range": [0.5, 2], "virial_ratio": 0, "planar": np.True_},
+    )  # fmt: skip
+    s = env.settings
+    assert type(s.n_actions) is int and s.n_actions == 12 and env.action_space.n == 12
+    assert type(s.cost_weight) is float and s.cost_weight == float(np.float32(0.5))
+    assert s.episode_steps == 50 and s.parallel is False and s.paper_reward_weights == (3000.0, 0.0, 4.0)
+    assert s.preset_kwargs == {"n_bodies": 3, "mass_range": (0.5, 2.0), "virial_ratio": 0.0, "planar": True}
+    assert ThreeBodyEnv(n_actions=1000).action_space.n == 1000
+
+
+@pytest.mark.parametrize("action_type", ["discrete", "continuous"])
+@pytest.mark.parametrize("action", ["5", "-2", "-2.0", 5 + 0j, -2 + 0j, True, np.True_, None, object(), [[1], [2, 3]]])
+def test_non_numeric_actions_are_refused_not_converted(action_type, action):
+    # In the shape of the space ((), or (1,) for the Box): "-2" used to be read as -2.0, 5 + 0j as 5.
+    single = [action] if action_type == "continuous" else action
+    env = ThreeBodyEnv(action_type=action_type)
+    env.reset(seed=0)
+    before = env.state
+    with pytest.raises(ValueError, match="action"):
+        env.step(single)
+    assert all(np.array_equal(before[k], env.state[k]) for k in before)
+    venv = ThreeBodyVectorEnv(num_envs=2, action_type=action_type)
+    venv.reset(seed=0)
+    with pytest.raises(ValueError, match="action"):
+        venv.step([single, single])
+
+
+def test_integral_float_discrete_actions_mean_their_integer():
+    a, b = ThreeBodyEnv(), ThreeBodyEnv()
+    a.reset(seed=0), b.reset(seed=0)
+    ra, rb = a.step(5)[1], b.step(np.float32(5.0))[1]
+    assert ra == rb
+    with pytest.raises(ValueError, match="action"):
+        b.step(5.5)
+
+
+def test_reset_options_must_be_a_dict_with_known_keys():
+    env = ThreeBodyEnv()
+    with pytest.raises(TypeError, match="dict or None"):
+        env.reset(options="abc")  # was AttributeError
+    with pytest.raises(ValueError, match="initial_condition.*accepted keys.*'initial_conditions'"):
+        env.reset(options={"initial_condition": _ic()})  # a typo used to be ignored silently
+    env.reset(options={})
+    env.reset(options={"initial_conditions": None})
+    venv = ThreeBodyVectorEnv(num_envs=2)
+    with pytest.raises(TypeError, match="dict or None"):
+        venv.reset(options=["reset_mask"])
+    with pytest.raises(ValueError, match="'initial_conditions', 'reset_mask'"):
+        venv.reset(options={"mask": np.array([True, False])})
+
+
+@pytest.mark.parametrize(
+    ("num_envs", "error"),
+    [(True, TypeError), (False, TypeError), ("2", TypeError), (None, TypeError), (0, ValueError), (2.5, ValueError), (10**9, ValueError)],
+)
+def test_vector_env_num_envs_must_be_a_real_integer(num_envs, error):
+    with pytest.raises(error, match="num_envs"):
+        ThreeBodyVectorEnv(num_envs=num_envs)
+    assert ThreeBodyVectorEnv(num_envs=np.int64(3)).num_envs == 3
