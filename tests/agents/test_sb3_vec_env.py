@@ -104,3 +104,13 @@ def test_a_blowup_is_not_a_time_limit_for_sb3():
             break
     assert dones[0] and not dones[1] and rewards[0] == -3.0
     assert infos[0]["blowup"] and infos[0]["TimeLimit.truncated"] is False
+
+
+@pytest.mark.parametrize("env_id", ["simrl/ThreeBody-v0", "simrl/PredatorPrey-v0", "simrl/MetabolicPathway-v0"])
+def test_numpy_integer_seeds_give_the_same_resets_as_python_ints(env_id):
+    # make_sb3_vec_env(..., seed=np.int64(0)).reset() used to fail with Gymnasium's "Seed must be a python integer"
+    a = make_sb3_vec_env(env_id, num_envs=2, seed=np.int64(3)).reset()
+    b = make_sb3_vec_env(env_id, num_envs=2, seed=3).reset()
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="seed must be None or an integer >= 0"):
+        make_sb3_vec_env(env_id, num_envs=2, seed=1.5)
