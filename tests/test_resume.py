@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -179,7 +178,7 @@ def _env() -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_a_run_killed_after_its_first_checkpoint_resumes_exactly_to_the_full_step_count(tmp_path):
+def test_a_run_killed_after_its_first_checkpoint_resumes_exactly_to_the_full_step_count(tmp_path, kill_after_first_checkpoint):
     """SB3 DQN on ThreeBody (model, optimiser, replay buffer, exploration schedule, RNGs, environments),
     SIGKILLed right after its first checkpoint, resumed with resume=true: same final step count, and
     the same final network as a run that was never interrupted."""
@@ -187,22 +186,8 @@ def test_a_run_killed_after_its_first_checkpoint_resumes_exactly_to_the_full_ste
 
     run_dir, reference_dir = tmp_path / "run", tmp_path / "reference"
     args = _train_args(run_dir, "dqn")
-    proc = subprocess.Popen([sys.executable, str(SCRIPT), *args], cwd=tmp_path, env=_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 300
-        while not find_sidecars(run_dir / "checkpoints"):
-            assert proc.poll() is None, f"the run ended before its first checkpoint: {proc.stderr.read()[-3000:]}"
-            assert time.monotonic() < deadline, "no checkpoint after 300 s"
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    assert not (run_dir / "final_model.zip").exists(), "the run finished before it was killed: nothing was resumed"
+    returncode = kill_after_first_checkpoint(args, run_dir, tmp_path)
+    assert returncode == -signal.SIGKILL
     assert json.loads((run_dir / "run_info.json").read_text())["status"] == "training"
     first = read_checkpoint(find_sidecars(run_dir / "checkpoints")[-1])
     assert first.env_state == "exact", first.meta["env_state_reason"]

@@ -8,16 +8,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from simrl.agents.checkpoints import ResumeRefused, find_sidecars
+from simrl.agents.checkpoints import ResumeRefused
 from simrl.agents.training import check_resume, load_run_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,30 +123,11 @@ def test_check_resume_compares_a_complete_runs_config_and_evaluation_settings(co
         check_resume({**cfg, "resume": "sometimes"}, complete_run)
 
 
-def _killed_run(run_dir: Path, args: list[str], cwd: Path) -> None:
-    """Start the run and SIGKILL it right after its first checkpoint."""
-    proc = subprocess.Popen([sys.executable, str(SCRIPT), *args], cwd=cwd, env=_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 300
-        while not find_sidecars(run_dir / "checkpoints"):
-            assert proc.poll() is None, f"the run ended before its first checkpoint: {proc.stderr.read()[-3000:]}"
-            assert time.monotonic() < deadline, "no checkpoint after 300 s"
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert not (run_dir / "final_model.zip").exists(), "the run finished before it was killed"
-
-
-def test_a_refused_resume_of_a_killed_run_changes_nothing_and_the_right_command_still_resumes(tmp_path):
+def test_a_refused_resume_of_a_killed_run_changes_nothing_and_the_right_command_still_resumes(tmp_path, kill_after_first_checkpoint):
     run_dir = tmp_path / "run"
     # 4096 steps (a few seconds), no EvalCallback evaluation: killed long before the end.
     args = [*TINY, "total_timesteps=4096", "eval_callback.every=1000000", f"hydra.run.dir={run_dir}"]
-    _killed_run(run_dir, args, tmp_path)
+    kill_after_first_checkpoint(args, run_dir, tmp_path)
     before = _files(run_dir)
     assert json.loads(before["run_info.json"])["status"] == "training"
 

@@ -113,13 +113,13 @@ def page_runs(ctx: PageContext) -> None:
             st.caption("Notes: " + "; ".join(run.notes))
         tabs = st.tabs(["evaluation summary", "config", "run_info", "front.png"])
         with tabs[0]:
-            summaries = (run.summary or {}).get("summaries") or []
+            summaries = run.summaries
             if summaries:
                 sci = st.column_config.NumberColumn(format="%.3e")
                 st.dataframe(pd.DataFrame(summaries), hide_index=True,
                              column_config={"median_error": sci, "q90_error": sci, "median_wall_time": sci,
                                             "median_cost": st.column_config.NumberColumn(format="%.4g")})  # fmt: skip
-                comparison = (run.summary or {}).get("comparison")
+                comparison = run.comparison
                 if comparison:
                     st.json(comparison, expanded=False)
             else:
@@ -316,7 +316,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if st.sidebar.button("Reload", help="Re-read every file (changed files are re-read anyway)"):
         runs_mod.clear_cache()
         st.cache_data.clear()
-    all_runs = runs_mod.load_runs(roots)
+    all_runs = runs_mod.runs_frame([])
+    with guard("reading the run folders"):  # load_runs never raises for a bad folder; this is a last resort
+        all_runs = runs_mod.load_runs(roots)
     filtered = _filters(all_runs)
     missing = [r for r in roots if not Path(r).is_dir()]
     if missing:

@@ -31,13 +31,57 @@ def _band_colour(hex_colour: str, alpha: float = 0.2) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-@st.cache_data(show_spinner=False)
-def _load(path: str, mtime: float) -> tuple[dict, dict]:
-    """(trajectories, summary) of one evaluation folder; cached by the files' modification time."""
+class EvaluationFilesError(ValueError):
+    """A digital-twin evaluation folder whose files cannot be shown (the message says which file and why)."""
+
+
+def read_evaluation(folder: str | Path) -> tuple[dict, dict]:
+    """(trajectories, summary) of one evaluation folder, checked; :class:`EvaluationFilesError` otherwise.
+
+    ``trajectories.npz``: ``ticks`` 1-D numbers, one ``state_keys`` name per ``target`` entry,
+    and per method ``states_mean``/``states_low``/``states_high`` of shape (steps, state keys)
+    with steps <= ticks. ``summary.json``: an object whose ``methods`` is a list of objects.
+    """
     from simrl.evaluation.digital_twin import load_trajectories
 
-    folder = Path(path)
-    return load_trajectories(folder / "trajectories.npz"), json.loads((folder / "summary.json").read_text())
+    folder = Path(folder)
+    try:
+        traj = load_trajectories(folder / "trajectories.npz")
+    except Exception as exc:  # noqa: BLE001 -- numpy's / zipfile's errors and missing arrays, with the file
+        raise EvaluationFilesError(f"trajectories.npz unreadable ({type(exc).__name__}: {exc})") from exc
+    try:
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeError, ValueError) as exc:
+        raise EvaluationFilesError(f"summary.json unreadable ({type(exc).__name__}: {exc})") from exc
+    _check_trajectories(traj)
+    if not isinstance(summary, dict):
+        raise EvaluationFilesError(f"summary.json is a {type(summary).__name__}, not a JSON object")
+    methods = summary.get("methods", [])
+    if not isinstance(methods, list) or not all(isinstance(m, dict) for m in methods):
+        raise EvaluationFilesError("summary.json: 'methods' is not a list of objects")
+    return traj, summary
+
+
+def _check_trajectories(traj: dict) -> None:
+    ticks, keys, target = np.asarray(traj["ticks"]), traj["state_keys"], np.asarray(traj["target"])
+    if ticks.ndim != 1 or ticks.dtype.kind not in "iuf":
+        raise EvaluationFilesError(f"trajectories.npz: 'ticks' has shape {ticks.shape} ({ticks.dtype}); expected 1-D numbers")
+    if not isinstance(keys, list) or not keys or not all(isinstance(k, str) for k in keys):
+        raise EvaluationFilesError("trajectories.npz: 'state_keys' is not a list of names")
+    if target.shape != (len(keys),) or target.dtype.kind not in "iuf":
+        raise EvaluationFilesError(f"trajectories.npz: 'target' has shape {target.shape}; expected ({len(keys)},) numbers")
+    for name, m in traj["methods"].items():
+        for part in ("states_mean", "states_low", "states_high"):
+            a = np.asarray(m.get(part))
+            if a.ndim != 2 or a.shape[1] != len(keys) or a.shape[0] > ticks.size or a.dtype.kind not in "iuf":
+                raise EvaluationFilesError(f"trajectories.npz: {name!r} {part} has shape {a.shape}; "
+                                           f"expected (steps <= {ticks.size}, {len(keys)}) numbers")  # fmt: skip
+
+
+@st.cache_data(show_spinner=False)
+def _load(path: str, mtime: float) -> tuple[dict, dict]:
+    """:func:`read_evaluation`, cached by the files' modification time."""
+    return read_evaluation(path)
 
 
 def trajectories_figure(traj: dict, title: str) -> go.Figure:
@@ -96,7 +140,11 @@ def digital_twin_page(ctx: PageContext, env_id: str, title: str) -> None:
     if not all(f.is_file() for f in files):
         st.info(f"{row['run']} has no digital-twin evaluation yet ({', '.join(f.name for f in files)} missing).")
         return
-    traj, summary = _load(str(folder), max(f.stat().st_mtime for f in files))
+    try:
+        traj, summary = _load(str(folder), max(f.stat().st_mtime for f in files))
+    except (EvaluationFilesError, OSError) as exc:
+        st.warning(f"{row['run']}: the digital-twin evaluation cannot be shown: {exc}")
+        return
     with guard("the trajectories"):
         st.plotly_chart(trajectories_figure(traj, f"{row['run']}: populations on the held-out seeds"),
                         key=f"dt_traj_{env_id}")  # fmt: skip
@@ -111,12 +159,12 @@ def digital_twin_page(ctx: PageContext, env_id: str, title: str) -> None:
             "diff_high": st.column_config.NumberColumn("high", format="%+.3g"),
         })  # fmt: skip
         grid = summary.get("grid_search") or {}
-        if grid:
+        if isinstance(grid, dict) and grid:
             st.caption(f"Best constant action {grid.get('best_action')} from a grid of {len(grid.get('points', []))} "
                        f"actions on training seeds {grid.get('seeds')} (mean objective "
                        f"{grid.get('best_mean_objective', float('nan')):.4g}).")  # fmt: skip
         schedule = summary.get("schedule_search") or {}
-        if schedule:
+        if isinstance(schedule, dict) and schedule:
             st.caption(f"Best two-phase schedule (action, switch fraction) {schedule.get('best_action')} from "
                        f"{len(schedule.get('points', []))} candidates on the same seeds (mean objective "
                        f"{schedule.get('best_mean_objective', float('nan')):.4g}).")  # fmt: skip

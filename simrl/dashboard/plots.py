@@ -92,7 +92,8 @@ def episodes_scatter_figure(episodes: pd.DataFrame, cost_key: str, error_key: st
         trained = not bool(g["is_baseline"].iloc[0])
         hover = g["run"].astype(str) if "run" in g else pd.Series([""] * len(g))
         fig.add_trace(go.Scatter(
-            x=g[cost_key], y=np.maximum(g[error_key].astype(float), floor), mode="markers", name=str(policy),
+            x=pd.to_numeric(g[cost_key], errors="coerce"),
+            y=np.maximum(pd.to_numeric(g[error_key], errors="coerce").astype(float), floor), mode="markers", name=str(policy),
             marker=dict(symbol="star" if trained else "circle", size=11 if trained else 6, opacity=0.75,
                         color=_PALETTE[i % len(_PALETTE)]),
             text=[f"{policy}<br>seed {s}<br>{r}" for s, r in zip(g["seed"], hover)],

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simrl.dashboard.runs import load_run
+from simrl.dashboard.runs import _as_int, _as_str, load_run
 
 TRAINED_PREFIX = "trained"
 
@@ -69,10 +69,10 @@ class Rollout:
 
 
 def policy_choices(run_path: str | os.PathLike) -> list[str]:
-    """What a rollout can play in this run: ``"trained (<agent>)"`` (when the model exists) and every baseline."""
+    """What a rollout can play in this run: ``"trained (<agent>)"`` (when ``final_model.zip`` is a zip archive) and every baseline."""
     run = load_run(run_path)
     choices = []
-    if run.model_file.exists() and run.agent_cfg.get("class_path"):
+    if run.model_ok and _as_str(run.agent_cfg.get("class_path")):  # final_model.zip exists and is a zip archive
         choices.append(f"{TRAINED_PREFIX} ({run.agent})")
     if run.env_id:
         try:
@@ -89,9 +89,9 @@ def load_model(run_path: str | os.PathLike) -> Any:
     from simrl.agents.factory import load_class
 
     run = load_run(run_path)
-    class_path = run.agent_cfg.get("class_path")
+    class_path = _as_str(run.agent_cfg.get("class_path"))
     if not class_path:
-        raise ValueError(f"{run.path}: config has no agent.class_path; cannot load the model")
+        raise ValueError(f"{run.path}: config has no agent.class_path (a string); cannot load the model")
     st = run.model_file.stat()
     key = (str(run.model_file), st.st_mtime_ns, st.st_size)
     with _models_lock:
@@ -147,7 +147,7 @@ def play_episode(
             return baseline(np.asarray(obs)[None])[0]
 
     kwargs = {**kwargs, **overrides}
-    horizon = int(max_steps or kwargs.get("episode_steps") or 1000)
+    horizon = _as_int(max_steps, 1) or _as_int(kwargs.get("episode_steps"), 1) or 1000
     every = max(1, math.ceil(horizon / max(max_frames - 1, 1)))
     env = gym.make(run.env_id, render_mode="rgb_array" if render else None, **kwargs)
     frames: list[np.ndarray] = []
@@ -205,12 +205,9 @@ def _scalars(info: dict[str, Any]) -> dict[str, float]:
 
 
 def held_out_seeds(run_path: str | os.PathLike) -> list[int]:
-    """The run's held-out evaluation seeds (``summary.json`` ``seeds``, else from the config)."""
-    run = load_run(run_path)
-    seeds = (run.summary or {}).get("seeds")
-    if isinstance(seeds, list) and seeds:
-        return [int(s) for s in seeds]
-    ev = run.config.get("evaluation") or {}
-    first, n = ev.get("first_seed", 1_000_000), ev.get("n_seeds", 10)
-    return list(range(int(first), int(first) + int(n)))
+    """The run's held-out evaluation seeds (``summary.json`` ``seeds``, else from the config); never empty.
+
+    See :attr:`simrl.dashboard.runs.Run.evaluation_seeds` (values of the wrong type are skipped).
+    """
+    return load_run(run_path).evaluation_seeds
 

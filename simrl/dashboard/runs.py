@@ -13,7 +13,11 @@ A *run folder* is any folder holding ``.hydra/config.yaml`` (what ``scripts/trai
 writes, single runs under ``outputs/`` and multirun jobs under ``multirun/<stamp>/<job>/``).
 Nothing here raises on a bad folder: a run killed mid-way, a config from an older version,
 an unreadable file all become a row with ``status`` ``"incomplete"`` or ``"broken"`` and a
-human-readable ``problem``.
+human-readable ``problem``. Each file is validated where it is read (``check_config``,
+``check_run_info``, ``check_summary``, ``check_evaluations``, ``check_episode_columns``): a
+value of the wrong type -- a list where an object belongs, a NaN seed, learning-curve arrays of
+different lengths -- is a problem naming the file, the key and what was expected, and the
+:class:`Run` accessors return None / {} for it, so no later step sees it.
 
 Every file read is cached by (path, modification time, size), so reloading an unchanged tree
 costs one ``stat`` per file.
@@ -138,11 +142,61 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
         return {k: np.asarray(data[k]) for k in data.files}
 
 
+def _read_config(path: Path) -> tuple[Any, dict[str, Any]]:
+    """``.hydra/config.yaml`` as written (Hydra saves it unresolved) and its interpolations resolved.
+
+    The second item maps the dotted keys of :data:`_RESOLVED_KEYS` whose value is an
+    interpolation (``total_timesteps: ${env.total_timesteps}``) to their resolved value.
+    """
+    cfg = _read_yaml(path)
+    return cfg, _resolve_interpolations(cfg) if isinstance(cfg, dict) else {}
+
+
 def _read_parquet_meta(path: Path) -> dict[str, Any]:
+    """Row count, column names and each column's kind (:func:`_arrow_kind`) from the Parquet footer."""
     import pyarrow.parquet as pq
 
     meta = pq.read_metadata(path)
-    return {"num_rows": meta.num_rows, "columns": list(meta.schema.names)}
+    schema = meta.schema.to_arrow_schema()
+    return {"num_rows": meta.num_rows, "columns": list(schema.names),
+            "kinds": {f.name: _arrow_kind(f.type) for f in schema}}  # fmt: skip
+
+
+def _arrow_kind(arrow_type: Any) -> str:
+    """``"string"``, ``"integer"``, ``"float"``, ``"bool"`` or the type's name, for an Arrow type."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(arrow_type):  # a pandas categorical
+        arrow_type = arrow_type.value_type
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "string"
+    if pa.types.is_integer(arrow_type):
+        return "integer"
+    if pa.types.is_floating(arrow_type):
+        return "float"
+    if pa.types.is_boolean(arrow_type):
+        return "bool"
+    return str(arrow_type)
+
+
+def _pandas_kind(series: pd.Series) -> str:
+    """The :func:`_arrow_kind` of a pandas column (object columns count as strings)."""
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "bool"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "integer"
+    if pd.api.types.is_float_dtype(dtype):
+        return "float"
+    if pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
+        return "string"
+    return str(dtype)
+
+
+def _read_zip_ok(path: Path) -> bool:
+    import zipfile
+
+    return zipfile.is_zipfile(path)
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -178,15 +232,30 @@ def find_run_dirs(roots: str | os.PathLike | Iterable[str | os.PathLike]) -> lis
             continue
         for dirpath, dirnames, _ in os.walk(root, followlinks=False):
             here = Path(dirpath)
-            if ".hydra" in dirnames and (here / ".hydra" / "config.yaml").is_file():
+            if ".hydra" in dirnames and _is_file(here / ".hydra" / "config.yaml"):
                 found.add(here.resolve())
                 dirnames[:] = []
                 continue
             dirnames[:] = sorted(
                 d for d in dirnames
-                if not d.startswith(".") and d not in _SKIP_DIRS and not (here / d / "pyvenv.cfg").exists()
+                if not d.startswith(".") and d not in _SKIP_DIRS and not _exists(here / d / "pyvenv.cfg")
             )  # fmt: skip
     return sorted(found)
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False where it cannot be told (permissions, a name too long...)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:
+        return False
 
 
 def _as_roots(roots: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
@@ -198,11 +267,271 @@ def _as_roots(roots: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Pa
 def _sweep_root(path: Path, stop: Path | None) -> Path | None:
     """The nearest ancestor holding ``multirun.yaml`` (a Hydra sweep), or None."""
     for parent in path.parents:
-        if (parent / "multirun.yaml").is_file():
+        if _is_file(parent / "multirun.yaml"):
             return parent
         if stop is not None and parent == stop:
             break
     return None
+
+
+# --------------------------------------------------------------------------------------------
+# Validation at the boundary
+#
+# Each file's parsed content is checked against what the dashboard reads from it. A mismatch
+# becomes one specific problem, "<file>: <key> is <value> (expected <what>)", which makes the
+# run "broken"; the Run's accessors (typed getters below) return None / {} for such a value,
+# so nothing downstream ever sees a wrong type.
+# --------------------------------------------------------------------------------------------
+
+CONFIG_FILE, RUN_INFO_FILE, EVALUATIONS_FILE = ".hydra/config.yaml", "run_info.json", "eval_callback/evaluations.npz"
+EPISODES_FILE, EPISODES_CSV, SUMMARY_FILE = "evaluation/episodes.parquet", "evaluation/episodes.csv", "evaluation/summary.json"
+MODEL_FILE = "final_model.zip"
+
+_INT64_MAX = 2**63 - 1
+#: The largest held-out seed count the dashboard accepts (``evaluation.n_seeds``).
+MAX_HELD_OUT_SEEDS = 100_000
+#: Config keys whose Hydra interpolations (``${env.total_timesteps}``) are resolved.
+_RESOLVED_KEYS = ("seed", "total_timesteps", "n_envs", "evaluation.enabled", "evaluation.n_seeds", "evaluation.first_seed")
+
+#: Columns of the episodes table the dashboard relies on, with their kind (see
+#: ``simrl.evaluation.report.EPISODE_COLUMNS``, the writer's contract); required ones first.
+_EPISODE_KINDS = {"policy": "string", "seed": "integer", "is_baseline": "bool", "episode": "integer",
+                  "training_seed": "integer", "run": "string", "env": "string", "env_name": "string",
+                  "agent": "string"}  # fmt: skip
+_REQUIRED_EPISODE_COLUMNS = ("policy", "seed")
+
+
+def _describe(value: Any) -> str:
+    """A wrong value as a problem message shows it: a short repr for scalars, the kind of a container."""
+    if value is None:
+        return "null"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return f"a list of {len(value)}"
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape} ({value.dtype})"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _wrong(file: str, key: str, value: Any, expected: str) -> str:
+    return f"{file}: {key} is {_describe(value)} (expected {expected})"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_float(value: Any) -> bool:
+    """A number that is a float, or an int a float can hold (not 2**1100: float() overflows)."""
+    return _is_number(value) and (not isinstance(value, int) or abs(value) < 2**1024)
+
+
+def _as_int(value: Any, low: int = 0, high: int = _INT64_MAX) -> int | None:
+    """``value`` as an int in [low, high] when it is one (an integral, finite float counts), else None."""
+    if not _is_number(value):
+        return None
+    if isinstance(value, (float, np.floating)) and not (math.isfinite(value) and float(value).is_integer()):
+        return None
+    number = int(value)
+    return number if low <= number <= high else None
+
+
+def _as_str(value: Any) -> str | None:
+    """``value`` when it is a non-empty string, else None."""
+    return value if isinstance(value, str) and value else None
+
+
+def _as_bool(value: Any) -> bool | None:
+    return bool(value) if isinstance(value, (bool, np.bool_)) else None
+
+
+def _as_mapping(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _is_str_mapping(value: Any) -> bool:
+    return isinstance(value, Mapping) and all(isinstance(k, str) for k in value)
+
+
+def _is_interpolation(value: Any) -> bool:
+    return isinstance(value, str) and "${" in value
+
+
+def _lookup(data: Any, dotted: str) -> tuple[bool, Any]:
+    """(found, value) of a dotted key; not found when a part is missing or not a mapping."""
+    for part in dotted.split("."):
+        if not isinstance(data, Mapping) or part not in data:
+            return False, None
+        data = data[part]
+    return True, data
+
+
+def _resolve_interpolations(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Resolve the interpolated values among :data:`_RESOLVED_KEYS` with OmegaConf (only those keys)."""
+    wanted = [k for k in _RESOLVED_KEYS if _is_interpolation(_lookup(cfg, k)[1])]
+    if not wanted:
+        return {}
+    try:
+        from omegaconf import Container, OmegaConf
+
+        conf = OmegaConf.create(cfg)
+    except Exception:  # noqa: BLE001 -- OmegaConf refuses this config; its interpolations stay unresolved
+        return {}
+    out = {}
+    for key in wanted:
+        try:
+            value = OmegaConf.select(conf, key, throw_on_resolution_failure=True)
+            out[key] = OmegaConf.to_container(value, resolve=True) if isinstance(value, Container) else value
+        except Exception:  # noqa: BLE001 -- an interpolation that does not resolve outside Hydra: noted
+            pass
+    return out
+
+
+def _int_check(low: int, high: int) -> tuple[Callable[[Any], bool], str]:
+    bound = "2**63)" if high == _INT64_MAX else f"{high}]"
+    return (lambda v: _as_int(v, low, high) is not None), f"an integer in [{low}, {bound}"
+
+
+_STRING = (lambda v: isinstance(v, str)), "a string"
+_MAPPING = (lambda v: isinstance(v, Mapping)), "a mapping"
+_KWARGS = _is_str_mapping, "a mapping of argument names"
+_BOOL = (lambda v: isinstance(v, bool)), "true or false"
+_NUMBER = _is_float, "a number"
+_SECONDS = (lambda v: _is_float(v) and math.isfinite(v) and v >= 0), "a non-negative, finite number of seconds"
+_COUNT = _int_check(0, _INT64_MAX)
+
+#: Per config key the dashboard reads: (check, what is expected). A null counts as missing.
+_CONFIG_SCHEMA: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "env": _MAPPING, "env.id": _STRING, "env.name": _STRING, "env.kwargs": _KWARGS, "env.evaluation_kwargs": _KWARGS,
+    "env.cost_key": _STRING, "env.error_key": _STRING, "env.cost_label": _STRING, "env.error_label": _STRING,
+    "agent": _MAPPING, "agent.name": _STRING, "agent.class_path": _STRING,
+    "seed": _COUNT, "total_timesteps": _COUNT, "n_envs": _COUNT,
+    "evaluation": _MAPPING, "evaluation.enabled": _BOOL, "evaluation.n_seeds": _int_check(0, MAX_HELD_OUT_SEEDS),
+    "evaluation.first_seed": _COUNT,
+}  # fmt: skip
+
+#: The same for ``run_info.json`` (``error`` is shown as it is, whatever it holds).
+_RUN_INFO_SCHEMA: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "status": _STRING, "env": _STRING, "env_id": _STRING, "env_name": _STRING, "agent": _STRING, "seed": _COUNT,
+    "total_timesteps": _COUNT, "num_timesteps": _COUNT, "train_seconds": _SECONDS, "finished_at": _STRING,
+}  # fmt: skip
+
+
+def _check_schema(file: str, data: Mapping[str, Any], schema: Mapping[str, tuple[Callable[[Any], bool], str]],
+                  resolved: Mapping[str, Any] | None = None) -> tuple[list[str], list[str]]:  # fmt: skip
+    """(problems, notes) of ``data`` against ``schema``; a key under a wrong-typed section is not checked again."""
+    problems: list[str] = []
+    notes: list[str] = []
+    resolved = resolved or {}
+    for key, (ok, expected) in schema.items():
+        found, value = _lookup(data, key)
+        if not found or value is None:
+            continue
+        value = resolved.get(key, value)
+        if _is_interpolation(value):
+            notes.append(f"{file}: {key} is the interpolation {_describe(value)}, which does not resolve here")
+        elif not ok(value):
+            problems.append(_wrong(file, key, value, expected))
+    return problems, notes
+
+
+def check_config(cfg: Mapping[str, Any], resolved: Mapping[str, Any] | None = None) -> tuple[list[str], list[str]]:
+    """(problems, notes) of a parsed ``.hydra/config.yaml``: wrong types of the keys the dashboard reads."""
+    return _check_schema(CONFIG_FILE, cfg, _CONFIG_SCHEMA, resolved)
+
+
+def check_run_info(info: Mapping[str, Any]) -> list[str]:
+    """Problems of a parsed ``run_info.json`` (an object): wrong types of the keys the dashboard reads."""
+    return _check_schema(RUN_INFO_FILE, info, _RUN_INFO_SCHEMA)[0]
+
+
+def check_summary(summary: Mapping[str, Any]) -> list[str]:
+    """Problems of a parsed ``evaluation/summary.json`` (an object).
+
+    ``summaries`` (the ThreeBody-style evaluation; other families write other keys) must be a
+    list of objects with a string ``policy`` and numeric ``median_cost`` / ``median_error``;
+    ``comparison`` an object with a string ``policy`` and boolean ``beats_nearest`` /
+    ``dominated``; ``seeds`` a list of non-negative integers.
+    """
+    f = SUMMARY_FILE
+    problems: list[str] = []
+    summaries = summary.get("summaries")
+    if summaries is not None and not isinstance(summaries, list):
+        problems.append(_wrong(f, "summaries", summaries, "a list of per-policy objects"))
+    for i, entry in enumerate(summaries if isinstance(summaries, list) else []):
+        if not isinstance(entry, Mapping):
+            problems.append(_wrong(f, f"summaries[{i}]", entry, "an object"))
+            continue
+        if entry.get("policy") is not None and not isinstance(entry["policy"], str):
+            problems.append(_wrong(f, f"summaries[{i}].policy", entry["policy"], "a policy name"))
+        for key in ("median_cost", "median_error"):
+            if entry.get(key) is not None and not _is_float(entry[key]):
+                problems.append(_wrong(f, f"summaries[{i}].{key}", entry[key], "a number"))
+    comparison = summary.get("comparison")
+    if comparison is not None and not isinstance(comparison, Mapping):
+        problems.append(_wrong(f, "comparison", comparison, "an object"))
+    elif comparison is not None:
+        if comparison.get("policy") is not None and not isinstance(comparison["policy"], str):
+            problems.append(_wrong(f, "comparison.policy", comparison["policy"], "a policy name"))
+        for key in ("beats_nearest", "dominated"):
+            if comparison.get(key) is not None and not isinstance(comparison[key], bool):
+                problems.append(_wrong(f, f"comparison.{key}", comparison[key], "true or false"))
+    seeds = summary.get("seeds")
+    if seeds is not None and not (isinstance(seeds, list) and all(_as_int(s) is not None for s in seeds)):
+        problems.append(_wrong(f, "seeds", seeds, "a list of non-negative integers"))
+    return problems
+
+
+def check_evaluations(ev: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray] | None, str | None]:
+    """(the arrays normalised, None) or (None, the problem) for a read ``evaluations.npz``.
+
+    ``timesteps``: 1-D, numbers, finite, non-negative, non-decreasing, at least one evaluation;
+    ``results`` (and ``ep_lengths`` when present): numbers with one row per timestep and at least
+    one episode per row. Normalised: ``timesteps`` int64, ``results``/``ep_lengths`` float 2-D.
+    """
+    f = EVALUATIONS_FILE
+    missing = [k for k in ("timesteps", "results") if k not in ev]
+    if missing:
+        return None, f"{f}: no {' or '.join(repr(k) for k in missing)} array (has {sorted(ev)})"
+    t = ev["timesteps"]
+    if t.ndim != 1 or t.dtype.kind not in "iuf":
+        return None, f"{f}: 'timesteps' is {_describe(t)} (expected a 1-D array of step counts)"
+    if t.size == 0:
+        return None, f"{f}: 'timesteps' is empty (no evaluation recorded)"
+    steps = t.astype(np.float64)  # not the file's dtype: np.diff of unsigned integers wraps around
+    if not np.all(np.isfinite(steps)) or np.any(steps < 0) or np.any(steps > 2**53):
+        return None, f"{f}: 'timesteps' has values outside [0, 2**53] (or NaN): {t[:5].tolist()}"
+    if np.any(np.diff(steps) < 0):
+        return None, f"{f}: 'timesteps' is not in increasing order: {t[:5].tolist()}"
+    out = {"timesteps": t.astype(np.int64)}
+    for key in ("results", "ep_lengths"):
+        if key not in ev:
+            continue
+        a = ev[key]
+        if a.dtype.kind not in "iuf" or a.ndim == 0 or a.shape[0] != t.size or a.size == 0:
+            return None, (f"{f}: {key!r} is {_describe(a)} (expected numbers, one row per timestep: "
+                          f"shape ({t.size}, n_episodes))")  # fmt: skip
+        out[key] = a.reshape(t.size, -1).astype(float)
+    return out, None
+
+
+def check_episode_columns(file: str, columns: Sequence[str], kinds: Mapping[str, str], num_rows: int) -> str | None:
+    """The problem of an episodes table (columns, their kinds, row count), or None."""
+    missing = [c for c in _REQUIRED_EPISODE_COLUMNS if c not in columns]
+    if missing:
+        return f"{file}: no column {missing} (has {list(columns)[:12]})"
+    wrong = [f"{c!r} is {kinds[c]} (expected {kind})" for c, kind in _EPISODE_KINDS.items() if c in kinds and kinds[c] != kind]
+    if wrong:
+        return f"{file}: column {', column '.join(wrong)}"
+    if num_rows == 0:
+        return f"{file}: no rows (no evaluation episode recorded)"
+    return None
+
+
+def _episode_frame_problem(file: str, frame: pd.DataFrame) -> str | None:
+    return check_episode_columns(file, list(frame.columns), {c: _pandas_kind(frame[c]) for c in frame.columns}, len(frame))
 
 
 # --------------------------------------------------------------------------------------------
@@ -212,11 +541,17 @@ def _sweep_root(path: Path, stop: Path | None) -> Path | None:
 
 @dataclass
 class Run:
-    """Everything the dashboard knows about one run folder (the parsed files, not the big tables)."""
+    """Everything the dashboard knows about one run folder (the parsed files, not the big tables).
+
+    ``config``, ``run_info`` and ``summary`` are the files as parsed; read them through the
+    accessors, which return None / {} for a value of the wrong type (reported in ``problems``).
+    ``evaluations`` holds the validated, normalised arrays (:func:`check_evaluations`).
+    """
 
     path: Path
     root: Path | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    resolved: dict[str, Any] = field(default_factory=dict)
     run_info: dict[str, Any] | None = None
     summary: dict[str, Any] | None = None
     evaluations: dict[str, np.ndarray] | None = None
@@ -224,71 +559,114 @@ class Run:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     episodes_file: Path | None = None
+    model_ok: bool = False
     modified: float = math.nan
 
     # ---- config accessors (with defaults for older configs) -----------------------------
+    def config_value(self, dotted: str) -> Any:
+        """A config value by dotted key, its interpolation resolved (:data:`_RESOLVED_KEYS`); None if missing."""
+        if dotted in self.resolved:
+            return self.resolved[dotted]
+        return _lookup(self.config, dotted)[1]
+
     @property
     def env_cfg(self) -> dict[str, Any]:
-        env = self.config.get("env")
-        return env if isinstance(env, dict) else {}
+        return _as_mapping(self.config.get("env"))
 
     @property
     def agent_cfg(self) -> dict[str, Any]:
-        agent = self.config.get("agent")
-        return agent if isinstance(agent, dict) else {}
+        return _as_mapping(self.config.get("agent"))
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return self.run_info or {}
 
     @property
     def env_id(self) -> str | None:
-        env, info = self.env_cfg, self.run_info or {}
-        if env.get("id"):
-            return str(env["id"])
-        if info.get("env_id") or info.get("env"):
-            return str(info.get("env_id") or info.get("env"))
-        name = env.get("name") or info.get("env_name")
-        return ENV_IDS_BY_NAME.get(str(name)) if name else None
+        env, info = self.env_cfg, self.info
+        found = _as_str(env.get("id")) or _as_str(info.get("env_id")) or _as_str(info.get("env"))
+        if found:
+            return found
+        name = _as_str(env.get("name")) or _as_str(info.get("env_name"))
+        return ENV_IDS_BY_NAME.get(name) if name else None
 
     @property
     def env_name(self) -> str | None:
-        name = self.env_cfg.get("name") or (self.run_info or {}).get("env_name")
-        return str(name) if name else None
+        return _as_str(self.env_cfg.get("name")) or _as_str(self.info.get("env_name"))
 
     @property
     def agent(self) -> str | None:
-        name = self.agent_cfg.get("name") or (self.run_info or {}).get("agent")
-        if not name and self.agent_cfg.get("class_path"):
-            name = str(self.agent_cfg["class_path"]).rsplit(".", 1)[-1].lower()
-        return str(name) if name else None
+        name = _as_str(self.agent_cfg.get("name")) or _as_str(self.info.get("agent"))
+        class_path = _as_str(self.agent_cfg.get("class_path"))
+        if not name and class_path:
+            name = class_path.rsplit(".", 1)[-1].lower()
+        return name
 
     @property
     def seed(self) -> int | None:
-        seed = self.config.get("seed", (self.run_info or {}).get("seed"))
-        return int(seed) if isinstance(seed, (int, float)) and not isinstance(seed, bool) else None
+        """The training seed: the config's, else (missing or of the wrong type) run_info.json's."""
+        found = _as_int(self.config_value("seed"))
+        return found if found is not None else _as_int(self.info.get("seed"))
+
+    @property
+    def total_timesteps(self) -> int | None:
+        found = _as_int(self.config_value("total_timesteps"))
+        return found if found is not None else _as_int(self.info.get("total_timesteps"))
 
     def env_key(self, key: str) -> str | None:
         """``env.cost_key`` / ``error_key`` / ``cost_label`` / ``error_label``, defaulted per env id."""
-        value = self.env_cfg.get(key)
+        value = _as_str(self.env_cfg.get(key))
         if value:
-            return str(value)
+            return value
         return ENV_DEFAULTS.get(self.env_id or "", {}).get(key)
 
     @property
     def train_kwargs(self) -> dict[str, Any]:
-        return dict(self.env_cfg.get("kwargs") or {})
+        kwargs = self.env_cfg.get("kwargs")
+        return dict(kwargs) if _is_str_mapping(kwargs) else {}
 
     @property
     def evaluation_kwargs(self) -> dict[str, Any]:
         """The environment arguments of the held-out evaluation (training kwargs + evaluation overrides)."""
-        return {**self.train_kwargs, **dict(self.env_cfg.get("evaluation_kwargs") or {})}
+        overrides = self.env_cfg.get("evaluation_kwargs")
+        return {**self.train_kwargs, **(dict(overrides) if _is_str_mapping(overrides) else {})}
+
+    @property
+    def evaluation_enabled(self) -> bool:
+        enabled = self.config_value("evaluation.enabled")
+        return enabled if isinstance(enabled, bool) else True
+
+    @property
+    def evaluation_seeds(self) -> list[int]:
+        """The held-out evaluation seeds: ``summary.json`` ``seeds``, else ``evaluation.first_seed``/``n_seeds``."""
+        seeds = (self.summary or {}).get("seeds")
+        if isinstance(seeds, list) and seeds and all(_as_int(s) is not None for s in seeds):
+            return [int(s) for s in seeds]
+        first = _as_int(self.config_value("evaluation.first_seed"))
+        n = _as_int(self.config_value("evaluation.n_seeds"), 1, MAX_HELD_OUT_SEEDS)
+        first = 1_000_000 if first is None else first
+        return list(range(first, first + (10 if n is None else n)))
+
+    # ---- summary accessors ----------------------------------------------------------------
+    @property
+    def summaries(self) -> list[dict[str, Any]]:
+        """The per-policy entries of ``summary.json`` that are objects."""
+        entries = (self.summary or {}).get("summaries")
+        return [dict(s) for s in entries if isinstance(s, Mapping)] if isinstance(entries, list) else []
+
+    @property
+    def comparison(self) -> dict[str, Any]:
+        """``summary.json`` ``comparison`` (trained policy against its nearest baseline), or {}."""
+        return _as_mapping((self.summary or {}).get("comparison"))
 
     @property
     def policy_name(self) -> str | None:
         """The trained policy's name in the evaluation tables (the agent's name)."""
-        comparison = (self.summary or {}).get("comparison") or {}
-        return comparison.get("policy") or self.agent
+        return _as_str(self.comparison.get("policy")) or self.agent
 
     @property
     def model_file(self) -> Path:
-        return self.path / "final_model.zip"
+        return self.path / MODEL_FILE
 
     @property
     def label(self) -> str:
@@ -303,18 +681,16 @@ class Run:
 
     def trained_summary(self) -> dict[str, Any] | None:
         """The trained policy's entry of ``summary.json``."""
-        for s in (self.summary or {}).get("summaries") or []:
-            if isinstance(s, dict) and s.get("policy") == self.policy_name:
+        for s in self.summaries:
+            if s.get("policy") == self.policy_name:
                 return s
         return None
 
     def final_score(self) -> float:
         """Mean return of the last EvalCallback evaluation (NaN without one)."""
-        ev = self.evaluations or {}
-        results = ev.get("results")
-        if results is None or np.size(results) == 0:
+        if self.evaluations is None:
             return math.nan
-        return float(np.mean(np.asarray(results, dtype=float)[-1]))
+        return float(np.mean(self.evaluations["results"][-1]))
 
 
 def load_run(path: str | os.PathLike, root: str | os.PathLike | None = None) -> Run:
@@ -322,7 +698,7 @@ def load_run(path: str | os.PathLike, root: str | os.PathLike | None = None) -> 
     run = Run(path=Path(path), root=Path(root) if root is not None else None)
     try:
         _fill_run(run)
-    except Exception as exc:  # noqa: BLE001 -- a dashboard row, never a crash
+    except Exception as exc:  # noqa: BLE001 -- last resort: a dashboard row, never a crash
         run.problems.append(f"unexpected error while reading the folder: {_short_error(exc)}")
         run.status = STATUS_BROKEN
     return run
@@ -342,59 +718,71 @@ def _fill_run(run: Run) -> None:
         return st
 
     # -- config ----------------------------------------------------------------------------
-    st = stat(".hydra/config.yaml")
+    config_read = False
+    st = stat(CONFIG_FILE)
     if st is None:
-        broken.append("no .hydra/config.yaml")
+        broken.append(f"no {CONFIG_FILE}")
     else:
         try:
-            cfg = _cached(p / ".hydra/config.yaml", _read_yaml, st)
+            cfg, resolved = _cached(p / CONFIG_FILE, _read_config, st)
+        except Exception as exc:  # noqa: BLE001 -- the YAML parser's errors, reported with the file
+            broken.append(f"{CONFIG_FILE} unreadable ({_short_error(exc)})")
+        else:
             if isinstance(cfg, dict):
-                run.config = cfg
+                run.config, run.resolved, config_read = cfg, dict(resolved), True
+                problems, notes = check_config(cfg, resolved)
+                broken += problems
+                run.notes += notes
             else:
-                broken.append(".hydra/config.yaml is not a mapping")
-        except Exception as exc:  # noqa: BLE001
-            broken.append(f".hydra/config.yaml unreadable ({_short_error(exc)})")
+                broken.append(f"{CONFIG_FILE} is {_describe(cfg)}, not a mapping")
 
     # -- run_info.json ---------------------------------------------------------------------
-    st = stat("run_info.json")
+    st = stat(RUN_INFO_FILE)
     if st is None:
-        run.notes.append("no run_info.json (run written before simrl recorded it)")
+        run.notes.append(f"no {RUN_INFO_FILE} (run written before simrl recorded it)")
     else:
         try:
-            info = _cached(p / "run_info.json", _read_json, st)
+            info = _cached(p / RUN_INFO_FILE, _read_json, st)
+        except Exception as exc:  # noqa: BLE001 -- the JSON parser's errors, reported with the file
+            broken.append(f"{RUN_INFO_FILE} unreadable ({_short_error(exc)})")
+        else:
             if not isinstance(info, dict):
-                raise ValueError("not a JSON object")
-            run.run_info = info
-            status = info.get("status")
-            error = f": {info['error']}" if info.get("error") else ""
-            if status == "failed":
-                broken.append(f"training failed{error}")
-            elif status == "interrupted":
-                incomplete.append(f"training was interrupted{error}")
-            elif status != "complete":
-                age = _age(time.time() - latest) if latest else "unknown"
-                incomplete.append(
-                    f"run_info.json status is {status!r}: still training, or killed mid-way "
-                    f"(last file written {age} ago)"
-                )
-        except Exception as exc:  # noqa: BLE001
-            broken.append(f"run_info.json unreadable ({_short_error(exc)})")
+                broken.append(f"{RUN_INFO_FILE} unreadable (is {_describe(info)}, not a JSON object)")
+            else:
+                run.run_info = info
+                problems = check_run_info(info)
+                broken += problems
+                status = info.get("status")
+                error = f": {info['error']}" if info.get("error") else ""
+                if status == "failed":
+                    broken.append(f"training failed{error}")
+                elif status == "interrupted":
+                    incomplete.append(f"training was interrupted{error}")
+                elif status != "complete" and (status is None or isinstance(status, str)):
+                    age = _age(time.time() - latest) if latest else "unknown"
+                    incomplete.append(
+                        f"{RUN_INFO_FILE} status is {status!r}: still training, or killed mid-way "
+                        f"(last file written {age} ago)"
+                    )
 
     # -- config keys (older configs) ---------------------------------------------------------
-    if run.config:
-        if not run.env_cfg:
+    if config_read:
+        cfg = run.config
+        env_raw = cfg.get("env")
+        if env_raw is None:
             broken.append("config has no 'env' section (written by an older simrl?)")
-        elif not run.env_cfg.get("id"):
+        elif isinstance(env_raw, Mapping) and env_raw.get("id") in (None, ""):
             if run.env_id:
                 run.notes.append(f"config lacks env.id; assumed {run.env_id} from env.name")
             else:
                 broken.append("config lacks env.id and env.name (written by an older simrl?)")
-        if not run.agent:
+        agent_raw = cfg.get("agent")
+        if not run.agent and (agent_raw is None or isinstance(agent_raw, Mapping)):
             broken.append("config lacks agent.name (written by an older simrl?)")
-        missing = [k for k in ("seed", "total_timesteps", "n_envs") if k not in run.config]
+        missing = [k for k in ("seed", "total_timesteps", "n_envs") if cfg.get(k) is None]
         if missing:
             run.notes.append(f"config lacks {', '.join(missing)} (older simrl)")
-        defaulted = [k for k in ("cost_key", "error_key") if run.env_cfg and not run.env_cfg.get(k)]
+        defaulted = [k for k in ("cost_key", "error_key") if run.env_cfg and run.env_cfg.get(k) in (None, "")]
         if defaulted and run.env_id:
             if run.env_id in ENV_DEFAULTS:
                 run.notes.append(f"config lacks env.{'/'.join(defaulted)}; using the {run.env_id} defaults")
@@ -402,52 +790,75 @@ def _fill_run(run: Run) -> None:
                 run.notes.append(f"config lacks env.{'/'.join(defaulted)}; no accuracy-cost plane")
 
     # -- model -----------------------------------------------------------------------------
-    if stat("final_model.zip") is None:
-        incomplete.append("no final_model.zip (training did not finish)")
+    st = stat(MODEL_FILE)
+    if st is None:
+        incomplete.append(f"no {MODEL_FILE} (training did not finish)")
+    else:
+        try:
+            run.model_ok = bool(_cached(p / MODEL_FILE, _read_zip_ok, st))
+        except OSError as exc:
+            run.notes.append(f"{MODEL_FILE} unreadable ({_short_error(exc)}); the trained policy cannot be played")
+        else:
+            if not run.model_ok:
+                run.notes.append(f"{MODEL_FILE} is not a zip archive (truncated?); the trained policy cannot be played")
 
     # -- EvalCallback ----------------------------------------------------------------------
-    st = stat("eval_callback/evaluations.npz")
+    st = stat(EVALUATIONS_FILE)
     if st is not None:
         try:
-            ev = _cached(p / "eval_callback/evaluations.npz", _read_npz, st)
-            if "timesteps" not in ev or "results" not in ev:
-                raise ValueError(f"keys {sorted(ev)} lack 'timesteps'/'results'")
-            run.evaluations = ev
-        except Exception as exc:  # noqa: BLE001
-            broken.append(f"eval_callback/evaluations.npz unreadable ({_short_error(exc)})")
+            ev = _cached(p / EVALUATIONS_FILE, _read_npz, st)
+        except Exception as exc:  # noqa: BLE001 -- numpy's and zipfile's errors, reported with the file
+            broken.append(f"{EVALUATIONS_FILE} unreadable ({_short_error(exc)})")
+        else:
+            run.evaluations, problem = check_evaluations(ev)
+            if problem:
+                broken.append(problem)
     elif run.agent_cfg.get("sb3_callbacks", True) and run.config:
-        run.notes.append("no eval_callback/evaluations.npz (no learning curve)")
+        run.notes.append(f"no {EVALUATIONS_FILE} (no learning curve)")
 
     # -- evaluation ------------------------------------------------------------------------
-    evaluation_enabled = bool((run.config.get("evaluation") or {}).get("enabled", True))
-    st_parquet = stat("evaluation/episodes.parquet")
-    st_csv = stat("evaluation/episodes.csv")
+    st_parquet = stat(EPISODES_FILE)
+    st_csv = stat(EPISODES_CSV)
     if st_parquet is not None:
         try:
-            meta = _cached(p / "evaluation/episodes.parquet", _read_parquet_meta, st_parquet)
-            missing_cols = [c for c in ("policy", "seed") if c not in meta["columns"]]
-            if missing_cols:
-                raise ValueError(f"no column {missing_cols}")
-            run.episodes_file = p / "evaluation/episodes.parquet"
-        except Exception as exc:  # noqa: BLE001
-            broken.append(f"evaluation/episodes.parquet unreadable ({_short_error(exc)})")
+            meta = _cached(p / EPISODES_FILE, _read_parquet_meta, st_parquet)
+        except Exception as exc:  # noqa: BLE001 -- pyarrow's errors, reported with the file
+            broken.append(f"{EPISODES_FILE} unreadable ({_short_error(exc)})")
+        else:
+            problem = check_episode_columns(EPISODES_FILE, meta["columns"], meta["kinds"], meta["num_rows"])
+            if problem:
+                broken.append(problem)
+            else:
+                run.episodes_file = p / EPISODES_FILE
     elif st_csv is not None:
-        run.episodes_file = p / "evaluation/episodes.csv"
-        run.notes.append("older layout: evaluation/episodes.csv, no episodes.parquet")
-    elif evaluation_enabled:
-        incomplete.append("no evaluation/episodes.parquet (the held-out evaluation has not finished, or was interrupted)")
+        run.notes.append(f"older layout: {EPISODES_CSV}, no episodes.parquet")
+        try:
+            frame = _cached(p / EPISODES_CSV, _read_csv, st_csv)
+        except Exception as exc:  # noqa: BLE001 -- pandas' CSV errors, reported with the file
+            broken.append(f"{EPISODES_CSV} unreadable ({_short_error(exc)})")
+        else:
+            problem = _episode_frame_problem(EPISODES_CSV, frame)
+            if problem:
+                broken.append(problem)
+            else:
+                run.episodes_file = p / EPISODES_CSV
+    elif run.evaluation_enabled:
+        incomplete.append(f"no {EPISODES_FILE} (the held-out evaluation has not finished, or was interrupted)")
 
-    st = stat("evaluation/summary.json")
+    st = stat(SUMMARY_FILE)
     if st is not None:
         try:
-            summary = _cached(p / "evaluation/summary.json", _read_json, st)
-            if not isinstance(summary, dict) or not isinstance(summary.get("summaries", []), list):
-                raise ValueError("no 'summaries' list")
-            run.summary = summary
-        except Exception as exc:  # noqa: BLE001
-            broken.append(f"evaluation/summary.json unreadable ({_short_error(exc)})")
-    elif evaluation_enabled and st_parquet is not None:
-        incomplete.append("no evaluation/summary.json")
+            summary = _cached(p / SUMMARY_FILE, _read_json, st)
+        except Exception as exc:  # noqa: BLE001 -- the JSON parser's errors, reported with the file
+            broken.append(f"{SUMMARY_FILE} unreadable ({_short_error(exc)})")
+        else:
+            if isinstance(summary, dict):
+                run.summary = summary
+                broken += check_summary(summary)
+            else:
+                broken.append(f"{SUMMARY_FILE} is {_describe(summary)}, not a JSON object")
+    elif run.evaluation_enabled and st_parquet is not None:
+        incomplete.append(f"no {SUMMARY_FILE}")
 
     run.modified = latest if latest else math.nan
     run.problems = broken + incomplete
@@ -487,43 +898,55 @@ def load_runs(roots: str | os.PathLike | Iterable[str | os.PathLike]) -> pd.Data
 
 
 def runs_frame(runs: Sequence[Run]) -> pd.DataFrame:
-    """One row per :class:`Run`; ``variant`` tells evaluation settings of one environment apart."""
+    """One row per :class:`Run`; ``variant`` tells evaluation settings of one environment apart.
+
+    A run whose row cannot be built (a bug, never a bad file: those are problems already) gets
+    a ``broken`` row saying so; the other rows are unaffected.
+    """
     rows = []
     for run in runs:
-        info = run.run_info or {}
-        trained = run.trained_summary() or {}
-        comparison = (run.summary or {}).get("comparison") or {}
-        sweep = _sweep_root(run.path, run.root)
-        rows.append(
-            {
-                "run": run.label,
-                "status": run.status,
-                "problem": "; ".join(run.problems),
-                "env_id": run.env_id,
-                "env_name": run.env_name,
-                "agent": run.agent,
-                "seed": run.seed,
-                "total_timesteps": _num(run.config.get("total_timesteps", info.get("total_timesteps"))),
-                "num_timesteps": _num(info.get("num_timesteps")),
-                "train_seconds": _num(info.get("train_seconds")),
-                "final_score": run.final_score(),
-                "median_cost": _num(trained.get("median_cost")),
-                "median_error": _num(trained.get("median_error")),
-                "beats_nearest": comparison.get("beats_nearest"),
-                "dominated": comparison.get("dominated"),
-                "sweep": _relative(sweep, run.root) if sweep else "",
-                "variant": _kwargs_key(run.evaluation_kwargs),
-                "notes": "; ".join(run.notes),
-                "finished_at": info.get("finished_at"),
-                "modified": pd.Timestamp(datetime.fromtimestamp(run.modified)) if math.isfinite(run.modified) else pd.NaT,
-                "path": str(run.path),
-            }
-        )
+        try:
+            rows.append(_run_row(run))
+        except Exception as exc:  # noqa: BLE001 -- last resort: one broken row, never a crash
+            rows.append({"run": run.label, "status": STATUS_BROKEN, "path": str(run.path),
+                         "problem": "; ".join([*run.problems, f"unexpected error building the row: {_short_error(exc)}"]),
+                         "notes": "; ".join(run.notes), "variant": _kwargs_key({}), "sweep": "",
+                         "modified": pd.NaT})  # fmt: skip
     frame = pd.DataFrame(rows, columns=RUN_COLUMNS)
     frame["seed"] = frame["seed"].astype("Int64")
     for col in ("total_timesteps", "num_timesteps", "train_seconds", "final_score", "median_cost", "median_error"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce")
     return frame
+
+
+def _run_row(run: Run) -> dict[str, Any]:
+    info = run.info
+    trained = run.trained_summary() or {}
+    comparison = run.comparison
+    sweep = _sweep_root(run.path, run.root)
+    return {
+        "run": run.label,
+        "status": run.status,
+        "problem": "; ".join(run.problems),
+        "env_id": run.env_id,
+        "env_name": run.env_name,
+        "agent": run.agent,
+        "seed": run.seed,
+        "total_timesteps": _num(run.total_timesteps),
+        "num_timesteps": _num(_as_int(info.get("num_timesteps"))),
+        "train_seconds": _num(info.get("train_seconds")),
+        "final_score": run.final_score(),
+        "median_cost": _num(trained.get("median_cost")),
+        "median_error": _num(trained.get("median_error")),
+        "beats_nearest": _as_bool(comparison.get("beats_nearest")),
+        "dominated": _as_bool(comparison.get("dominated")),
+        "sweep": _relative(sweep, run.root) if sweep else "",
+        "variant": _kwargs_key(run.evaluation_kwargs),
+        "notes": "; ".join(run.notes),
+        "finished_at": _as_str(info.get("finished_at")),
+        "modified": pd.Timestamp(datetime.fromtimestamp(run.modified)) if math.isfinite(run.modified) else pd.NaT,
+        "path": str(run.path),
+    }
 
 
 def _relative(path: Path, root: Path | None) -> str:
@@ -533,14 +956,28 @@ def _relative(path: Path, root: Path | None) -> str:
 
 
 def _num(value: Any) -> float:
+    """A number as a float (NaN for anything else: None, a string, a bool, a list, an int too big)."""
+    if not _is_number(value):
+        return math.nan
     try:
         return float(value)
-    except (TypeError, ValueError):
+    except OverflowError:
         return math.nan
 
 
+def _jsonable(value: Any, depth: int = 0) -> Any:
+    """``value`` with every mapping key a string (json.dumps(sort_keys=True) needs comparable keys)."""
+    if depth > 20:
+        return repr(value)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, depth + 1) for v in value]
+    return value
+
+
 def _kwargs_key(kwargs: Mapping[str, Any]) -> str:
-    return json.dumps(kwargs, sort_keys=True, default=str)
+    return json.dumps(_jsonable(kwargs), sort_keys=True, default=str)
 
 
 def variant_labels(variants: Iterable[str]) -> dict[str, str]:
@@ -568,14 +1005,13 @@ INTERVALS = {
 def run_curve(path: str | os.PathLike) -> pd.DataFrame:
     """One run's EvalCallback curve: ``timestep``, ``mean_return`` (over its episodes), ``mean_length``."""
     run = load_run(path)
-    ev = run.evaluations
+    ev = run.evaluations  # validated by check_evaluations: 1-D timesteps, one results row per timestep
     if ev is None:
         return pd.DataFrame(columns=["timestep", "mean_return", "mean_length"])
-    results = np.asarray(ev["results"], dtype=float).reshape(len(ev["timesteps"]), -1)
-    lengths = np.asarray(ev.get("ep_lengths", np.full_like(results, np.nan)), dtype=float).reshape(results.shape[0], -1)
+    results = ev["results"]
+    lengths = ev.get("ep_lengths", np.full_like(results, np.nan))
     return pd.DataFrame(
-        {"timestep": np.asarray(ev["timesteps"], dtype=np.int64), "mean_return": results.mean(axis=1),
-         "mean_length": lengths.mean(axis=1)}
+        {"timestep": ev["timesteps"], "mean_return": results.mean(axis=1), "mean_length": lengths.mean(axis=1)}
     )  # fmt: skip
 
 
@@ -671,7 +1107,9 @@ def load_episodes(path: str | os.PathLike, root: str | os.PathLike | None = None
     reader = _read_parquet if run.episodes_file.suffix == ".parquet" else _read_csv
     try:
         frame = _cached(run.episodes_file, reader).copy()
-    except Exception:  # noqa: BLE001 -- listed as broken by load_run
+    except Exception:  # noqa: BLE001 -- the parser's errors; listed as broken by load_run
+        return pd.DataFrame(columns=[*EPISODE_ID_COLUMNS, "run_path", "variant"])
+    if _episode_frame_problem(run.episodes_file.name, frame):  # the data disagrees with the footer load_run read
         return pd.DataFrame(columns=[*EPISODE_ID_COLUMNS, "run_path", "variant"])
     trained = run.policy_name
     defaults = {

@@ -153,7 +153,13 @@ def _page(ctx: PageContext, env_id: str, title: str, header: str) -> None:
         return
     folders = evaluation_folders(row["path"])
     folder = st.selectbox("evaluation", folders, format_func=lambda p: p.name, key=f"turbulence_eval_{env_id}")
-    arrays, summary = _load(str(folder), (Path(folder) / "spectra.npz").stat().st_mtime_ns)
+    try:
+        arrays, summary = _load(str(folder), (Path(folder) / "spectra.npz").stat().st_mtime_ns)
+        if not isinstance(summary, dict):
+            raise ValueError(f"summary.json holds a {type(summary).__name__}, expected an object")
+    except Exception as exc:  # noqa: BLE001 - a damaged evaluation folder is reported, the page stays up
+        st.warning(f"Cannot read the evaluation in {folder}: {type(exc).__name__}: {exc}")
+        return
 
     with guard("the metrics table"):
         table = metrics_frame(summary)

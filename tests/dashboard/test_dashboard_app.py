@@ -44,8 +44,8 @@ def _text(at: AppTest) -> str:
 
 
 def test_pages_are_listed_with_the_env_pages_from_the_registry():
-    assert list(pages()) == ["Runs", "Learning curves", "Baselines", "ThreeBody", "Turbulence", "PredatorPrey",
-                            "MetabolicPathway", "Rollout"]
+    assert list(pages()) == ["Runs", "Learning curves", "Baselines", "ThreeBody", "Turbulence", "Turbulence Re 20k",
+                            "PredatorPrey", "MetabolicPathway", "Rollout"]  # fmt: skip
 
 
 def test_runs_overview_lists_every_run_and_the_broken_ones_with_their_reason(monkeypatch, dashboard_runs):
@@ -125,6 +125,71 @@ def test_every_page_renders_without_usable_runs(monkeypatch, tmp_path, dashboard
         _goto(at, page)
         if kind == "only_broken" and page in ("Runs",):
             assert _metrics(at)["broken"] == "1" and _metrics(at)["incomplete"] == "1"
+
+
+def _malformed_copies(source: Path, root: Path) -> dict[str, str]:
+    """Copies of ``source`` under ``root``, each with one malformed file (issue "Reliability"); name -> reason."""
+    import json
+    import shutil
+
+    import numpy as np
+
+    def summary(run):
+        path = run / "evaluation" / "summary.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "comparison": [1, 2]}))
+
+    def config(text):
+        def edit(run):
+            path = run / ".hydra" / "config.yaml"
+            path.write_text("\n".join(text if line.startswith(text.split(":")[0] + ":") else line
+                                       for line in path.read_text().splitlines()) + "\n")  # fmt: skip
+        return edit
+
+    def kwargs(run):
+        path = run / ".hydra" / "config.yaml"
+        path.write_text(path.read_text().replace("  kwargs:\n    integrator:", "  kwargs: [1, 2]\n  old_kwargs:\n    integrator:", 1))
+
+    def npz(**arrays):
+        def edit(run):
+            path = run / "eval_callback" / "evaluations.npz"
+            with np.load(path) as data:
+                current = {k: data[k] for k in data.files}
+            np.savez(path, **{**current, **arrays})
+        return edit
+
+    damages = {
+        "comparison_list": (summary, "summary.json: comparison is a list"),
+        "seed_nan": (config("seed: .nan"), "config.yaml: seed is nan"),
+        "seed_inf": (config("seed: .inf"), "config.yaml: seed is inf"),
+        "kwargs_list": (kwargs, "config.yaml: env.kwargs is a list"),
+        "results_0d": (npz(results=np.array(1.0)), "'results' is an array of shape ()"),
+        "results_longer": (npz(results=np.zeros((5, 1))), "'results' is an array of shape (5, 1)"),
+        "no_evaluations": (npz(timesteps=np.zeros(0, np.int64), results=np.zeros((0, 1)), ep_lengths=np.zeros((0, 1))),
+                           "'timesteps' is empty"),
+    }  # fmt: skip
+    for name, (edit, _) in damages.items():
+        edit(shutil.copytree(source, root / name))
+    return {name: reason for name, (_, reason) in damages.items()}
+
+
+def test_malformed_run_folders_are_broken_rows_and_every_page_still_renders(monkeypatch, tmp_path, dashboard_runs):
+    import shutil
+
+    root = tmp_path / "root"
+    shutil.copytree(dashboard_runs.single, root / "good")
+    reasons = _malformed_copies(dashboard_runs.single, root)
+    at = _app(monkeypatch, root)  # raised AttributeError / ValueError / IndexError before the fix
+    assert _metrics(at) == {"runs": str(1 + len(reasons)), "complete": "1", "incomplete": "0", "broken": str(len(reasons))}
+    table = at.dataframe[0].value.set_index("run")
+    assert table.loc["good", "status"] == "complete"
+    for name, reason in reasons.items():
+        assert table.loc[name, "status"] == "broken" and reason in table.loc[name, "problem"], (name, table.loc[name, "problem"])
+    for page in pages():
+        _goto(at, page)
+    _goto(at, "Learning curves")
+    assert at.get("plotly_chart")  # the good run's curve
+    _goto(at, "Baselines")
+    assert "ppo" in set(at.dataframe[0].value["policy"])
 
 
 def test_the_clis_script_is_the_same_app(monkeypatch, dashboard_runs):

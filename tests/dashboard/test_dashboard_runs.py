@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -174,6 +175,204 @@ def test_an_unexpected_file_layout_never_raises(tmp_path):
     assert set(frame["run"]) == {"a", "c"}
     assert set(frame["status"]) == {"broken"}
     assert all(frame["problem"].str.len() > 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Malformed values (issue "Reliability"): one bad folder is a broken row, never an exception
+# ---------------------------------------------------------------------------------------------
+
+
+def _edit_json(path: Path, edit) -> None:
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+def _edit_config(run: Path, edit) -> None:
+    path = run / ".hydra" / "config.yaml"
+    cfg = yaml.safe_load(path.read_text())
+    edit(cfg)
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+def _edit_npz(run: Path, **arrays) -> None:
+    path = run / "eval_callback" / "evaluations.npz"
+    with np.load(path) as data:
+        current = {k: data[k] for k in data.files}
+    np.savez(path, **{**current, **arrays})
+
+
+def _set_seed_line(run: Path, text: str) -> None:
+    """Replace the top-level ``seed:`` line of the config as written, e.g. ``seed: .nan``."""
+    path = run / ".hydra" / "config.yaml"
+    lines = path.read_text().splitlines()
+    (i,) = [i for i, line in enumerate(lines) if line.startswith("seed:")]
+    lines[i] = text
+    path.write_text("\n".join(lines) + "\n")
+
+
+MALFORMED = {
+    "comparison_list": (lambda r: _edit_json(r / "evaluation" / "summary.json", lambda d: d.update(comparison=[1, 2])),
+                        "evaluation/summary.json: comparison is a list of 2 (expected an object)"),
+    "seed_nan": (lambda r: _set_seed_line(r, "seed: .nan"), ".hydra/config.yaml: seed is nan (expected an integer"),
+    "seed_inf": (lambda r: _set_seed_line(r, "seed: .inf"), ".hydra/config.yaml: seed is inf (expected an integer"),
+    "seed_huge": (lambda r: _set_seed_line(r, f"seed: {2**70}"), ".hydra/config.yaml: seed is 1180591620717411303424"),
+    "kwargs_list": (lambda r: _edit_config(r, lambda c: c["env"].update(kwargs=[1, 2])),
+                    ".hydra/config.yaml: env.kwargs is a list of 2 (expected a mapping of argument names)"),
+    "results_0d": (lambda r: _edit_npz(r, results=np.array(1.5)),
+                   "eval_callback/evaluations.npz: 'results' is an array of shape () (float64)"),
+    "results_longer": (lambda r: _edit_npz(r, results=np.zeros((3, 1))),
+                       "'results' is an array of shape (3, 1) (float64) (expected numbers, one row per timestep: shape (2,"),
+    "lengths_shorter": (lambda r: _edit_npz(r, ep_lengths=np.zeros((1, 1))), "'ep_lengths' is an array of shape (1, 1)"),
+    "zero_length": (lambda r: _edit_npz(r, timesteps=np.zeros(0, np.int64), results=np.zeros((0, 1)),
+                                        ep_lengths=np.zeros((0, 1))),
+                    "eval_callback/evaluations.npz: 'timesteps' is empty (no evaluation recorded)"),
+    "timesteps_0d": (lambda r: _edit_npz(r, timesteps=np.array(128)), "'timesteps' is an array of shape () (int64)"),
+    "timesteps_unsigned_decreasing": (lambda r: _edit_npz(r, timesteps=np.array([1, 0], np.uint8)),  # found by the fuzz test
+                                      "eval_callback/evaluations.npz: 'timesteps' is not in increasing order: [1, 0]"),
+    "status_list": (lambda r: _edit_json(r / "run_info.json", lambda d: d.update(status=["complete"])),
+                    "run_info.json: status is a list of 1 (expected a string)"),
+    "summaries_entry_number": (lambda r: _edit_json(r / "evaluation" / "summary.json", lambda d: d["summaries"].append(7)),
+                               "evaluation/summary.json: summaries[12] is 7 (expected an object)"),
+    "median_cost_text": (lambda r: _edit_json(r / "evaluation" / "summary.json",
+                                              lambda d: d["summaries"][0].update(median_cost="fast")),
+                         "evaluation/summary.json: summaries[0].median_cost is 'fast' (expected a number)"),
+    "seeds_text": (lambda r: _edit_json(r / "evaluation" / "summary.json", lambda d: d.update(seeds="1,2")),
+                   "evaluation/summary.json: seeds is '1,2' (expected a list of non-negative integers)"),
+    "episodes_policy_numbers": (
+        lambda r: pd.read_parquet(r / "evaluation" / "episodes.parquet").assign(policy=1.0).to_parquet(
+            r / "evaluation" / "episodes.parquet"),
+        "evaluation/episodes.parquet: column 'policy' is float (expected string)"),
+    "episodes_no_rows": (
+        lambda r: pd.read_parquet(r / "evaluation" / "episodes.parquet").iloc[:0].to_parquet(
+            r / "evaluation" / "episodes.parquet"),
+        "evaluation/episodes.parquet: no rows"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("damage", list(MALFORMED))
+def test_a_malformed_value_makes_that_run_broken_and_every_other_run_still_loads(dashboard_runs, tmp_path, damage):
+    make, reason = MALFORMED[damage]
+    bad = _copy(dashboard_runs.single, tmp_path, damage)
+    good = _copy(dashboard_runs.single, tmp_path, "good")
+    make(bad)
+    frame = runs.load_runs(tmp_path / "root")  # raised (AttributeError, ValueError, IndexError...) before the fix
+    row = _row(frame, bad)
+    assert row["status"] == "broken"
+    assert reason in row["problem"], row["problem"]
+    good_row = _row(frame, good)
+    assert good_row["status"] == "complete" and good_row["problem"] == ""
+    assert good_row["seed"] == 0 and np.isfinite(good_row["final_score"]) and good_row["median_cost"] > 0
+    # every per-run loader a page calls copes with the broken folder
+    curve = runs.run_curve(bad)
+    if "npz" in reason or "timesteps" in reason:
+        assert curve.empty and np.isnan(row["final_score"])
+    assert list(runs.run_curve(good)["timestep"]) == [128, 256]
+    assert not runs.learning_curves(frame).empty
+    runs.baseline_comparison(runs.load_episodes_for(frame), metrics=["return"], n_boot=20)
+    runs.load_episodes(bad)
+    runs.variant_labels(frame["variant"])
+    assert policy_choices(bad)
+    seeds = held_out_seeds(bad)
+    assert seeds and all(isinstance(s, int) for s in seeds)
+
+
+def test_malformed_values_are_reported_one_message_per_value(dashboard_runs, tmp_path):
+    run = _copy(dashboard_runs.single, tmp_path, "many")
+    _edit_config(run, lambda c: (c.update(total_timesteps="lots"), c["env"].update(id=5), c["agent"].update(name=[1])))
+    _edit_json(run / "run_info.json", lambda d: d.update(train_seconds="slow", finished_at=3))
+    problems = runs.load_run(run).problems
+    assert problems[:5] == [
+        ".hydra/config.yaml: env.id is 5 (expected a string)",
+        ".hydra/config.yaml: agent.name is a list of 1 (expected a string)",
+        ".hydra/config.yaml: total_timesteps is 'lots' (expected an integer in [0, 2**63))",
+        "run_info.json: train_seconds is 'slow' (expected a non-negative, finite number of seconds)",
+        "run_info.json: finished_at is 3 (expected a string)",
+    ]
+    row = _row(runs.load_runs(tmp_path / "root"), run)
+    # wrong values are never shown as if they were right: the row falls back (run_info) or shows nothing
+    assert row["env_id"] == ENV_ID and row["agent"] == "ppo"  # from run_info.json
+    assert row["total_timesteps"] == 256 and np.isnan(row["train_seconds"]) and row["finished_at"] is None
+
+
+def test_older_csv_layout_without_the_policy_column_is_broken_not_a_crash(dashboard_runs, tmp_path):
+    run = _copy(dashboard_runs.single, tmp_path, "csv")
+    episodes = pd.read_parquet(run / "evaluation" / "episodes.parquet")
+    episodes.drop(columns=["policy"]).to_csv(run / "evaluation" / "episodes.csv", index=False)
+    (run / "evaluation" / "episodes.parquet").unlink()
+    row = _row(runs.load_runs(tmp_path / "root"), run)
+    assert row["status"] == "broken" and "evaluation/episodes.csv: no column ['policy']" in row["problem"]
+    assert runs.load_episodes(run).empty  # raised KeyError: 'policy' before the fix
+    (run / "evaluation" / "episodes.csv").write_text("")
+    row = _row(runs.load_runs(tmp_path / "root"), run)
+    assert row["status"] == "broken" and "evaluation/episodes.csv unreadable" in row["problem"]
+
+
+def test_hydra_interpolations_in_the_saved_config_are_resolved(dashboard_runs, tmp_path):
+    """Hydra saves .hydra/config.yaml unresolved: ``total_timesteps: ${env.total_timesteps}`` in a default run."""
+    run = _copy(dashboard_runs.single, tmp_path, "interpolated")
+
+    def interpolate(cfg):
+        cfg.update(total_timesteps="${env.total_timesteps}", n_envs="${env.n_envs}")
+        cfg["evaluation"]["n_seeds"] = "${oc.select:env.evaluation_n_seeds,100}"
+        cfg["evaluation"]["first_seed"] = "${oc.env:SIMRL_NO_SUCH_VARIABLE}"  # does not resolve here
+
+    _edit_config(run, interpolate)
+    _edit_json(run / "evaluation" / "summary.json", lambda d: d.pop("seeds"))
+    assert held_out_seeds(run) == list(range(1_000_000, 1_000_100))  # ValueError: int('${oc.select:...}') before
+    assert _row(runs.load_runs(tmp_path / "root"), run)["total_timesteps"] == 400_000  # NaN before
+    loaded = runs.load_run(run)
+    assert loaded.status == "complete", loaded.problems
+    assert loaded.total_timesteps == 400_000  # env.total_timesteps of configs/env/threebody.yaml as saved
+    assert any("evaluation.first_seed is the interpolation" in n for n in loaded.notes)
+
+
+def test_an_unexpected_error_building_one_row_breaks_that_row_only(dashboard_runs, tmp_path, monkeypatch):
+    bad = _copy(dashboard_runs.single, tmp_path, "bad")
+    good = _copy(dashboard_runs.single, tmp_path, "good")
+    original = runs.Run.final_score
+
+    def final_score(self):
+        if self.path.name == "bad":
+            raise RuntimeError("a bug")
+        return original(self)
+
+    monkeypatch.setattr(runs.Run, "final_score", final_score)
+    frame = runs.load_runs(tmp_path / "root")
+    assert _row(frame, bad)["status"] == "broken"
+    assert "unexpected error building the row: RuntimeError: a bug" in _row(frame, bad)["problem"]
+    assert _row(frame, good)["status"] == "complete"
+
+
+def test_digital_twin_evaluation_files_are_checked_before_the_page_draws_them(tmp_path):
+    from simrl.dashboard.digital_twin_page import EvaluationFilesError, read_evaluation
+
+    band = np.ones((3, 2))
+    arrays = {"methods": np.array(["no control"]), "state_keys": np.array(["prey", "predators"]),
+              "action_labels": np.array(["cull"]), "target": np.array([1.0, np.nan]), "ticks": np.arange(1, 4),
+              "m0_states_mean": band, "m0_states_low": band, "m0_states_high": band}  # fmt: skip
+    np.savez(tmp_path / "trajectories.npz", **arrays)
+    (tmp_path / "summary.json").write_text(json.dumps({"methods": [{"policy": "no control", "objective_mean": 1.0}]}))
+    traj, summary = read_evaluation(tmp_path)
+    assert traj["state_keys"] == ["prey", "predators"] and summary["methods"][0]["policy"] == "no control"
+
+    for damage, message in (
+        ({"m0_states_mean": np.ones((3, 5))}, "'no control' states_mean has shape (3, 5)"),
+        ({"target": np.ones(3)}, "'target' has shape (3,)"),
+        ({"ticks": np.array(3)}, "'ticks' has shape ()"),
+    ):
+        np.savez(tmp_path / "trajectories.npz", **{**arrays, **damage})
+        with pytest.raises(EvaluationFilesError, match=re.escape(message)):
+            read_evaluation(tmp_path)
+    np.savez(tmp_path / "trajectories.npz", **{k: v for k, v in arrays.items() if k != "ticks"})
+    with pytest.raises(EvaluationFilesError, match="trajectories.npz unreadable"):
+        read_evaluation(tmp_path)
+    np.savez(tmp_path / "trajectories.npz", **arrays)
+    for text, message in (("[1, 2]", "summary.json is a list"), ('{"methods": 3}', "'methods' is not a list"),
+                          ("{", "summary.json unreadable")):  # fmt: skip
+        (tmp_path / "summary.json").write_text(text)
+        with pytest.raises(EvaluationFilesError, match=re.escape(message)):
+            read_evaluation(tmp_path)
 
 
 def test_reads_are_cached_by_mtime_and_see_changes(dashboard_runs, tmp_path, monkeypatch):
