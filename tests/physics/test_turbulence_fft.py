@@ -171,7 +171,7 @@ def test_reference_generator_rejects_bad_backend_and_device(tmp_path):
     from simrl.physics.turbulence.reference import REFERENCE_CASES
     from simrl.physics.turbulence.reference_generator import generate_reference
 
-    tiny = dataclasses.replace(REFERENCE_CASES["fhit_cpu"], n=16, dt=0.01, les_resolutions=(8,),
+    tiny = dataclasses.replace(REFERENCE_CASES["fhit_cpu"], n=32, dt=0.01, les_resolutions=(16,),
                                spinup_time=0.0, averaging_time=0.2, sample_interval=0.05, n_snapshots=1)
     with pytest.raises(ValueError, match="backend must be one of"):
         generate_reference(tiny, tmp_path, progress=False, backend="jax")
