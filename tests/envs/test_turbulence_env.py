@@ -9,6 +9,7 @@ from __future__ import annotations
 import warnings
 
 import gymnasium as gym
+import pettingzoo
 import numpy as np
 import pytest
 
@@ -491,7 +492,7 @@ def test_v1_ids_use_the_paper_reynolds_number_reference_and_v0_is_unchanged():
     _, rewards, _, truncs, infos = par.step({a: STATIC_COEFFICIENTS["leith"] for a in par.agents})
     assert not infos["agent_0"]["blowup"] and np.isfinite(rewards["agent_0"])
     assert turbulence_v1.parallel_env(n_les=32).core.settings.case == "fhit_paper"
-    assert turbulence_v1.raw_env(n_les=32).env.core.settings.case == "fhit_paper"
+    assert turbulence_v1.raw_env(n_les=32).env.env.core.settings.case == "fhit_paper"  # order enforcing > parallel_to_aec
     env = gym.make("simrl/Turbulence2DGlobal-v1", n_les=32, episode_steps=20)
     assert env.unwrapped.core.settings.case == "fhit_paper"
     venv = make_sb3_vec_env("simrl/Turbulence2D-v1", num_envs=1, seed=0, n_les=32, episode_steps=20)
