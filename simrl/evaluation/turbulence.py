@@ -1079,6 +1079,20 @@ def _cost_summary(reference: Any, summary: Mapping[str, Mapping[str, Any]]) -> d
             "dns_grid": int(params.n), "ratio": {p: v / dns for p, v in les.items()}}  # fmt: skip
 
 
+#: Settings the search does not depend on (it plays uniform coefficients of each kind over its own range).
+TUNING_INDEPENDENT = ("action", "coefficient_range", "normalized_actions", "backscatter")
+
+
+def tuning_key(kind: str, settings: Any, reference: Any, fields: Sequence[int], long: LongRunSettings,
+               factors: Sequence[float]) -> str:
+    """The cache key of :func:`tune_static_coefficient`: everything its result depends on, nothing else (so the
+    same search serves policies with other action ranges)."""
+    reference_id = [str(getattr(reference, "case", "")), str(getattr(reference, "manifest", {}).get("sha256", id(reference)))]
+    env = {k: v for k, v in asdict(settings).items() if k not in TUNING_INDEPENDENT}
+    return json.dumps({"kind": kind, "settings": env, "fields": list(fields), "long": asdict(long),
+                       "factors": list(factors), "reference": reference_id}, sort_keys=True, default=_json_default)  # fmt: skip
+
+
 def _cached_tuning(run_dir: Path, kind: str, settings: Any, reference: Any, stats: ReferenceStatistics,
                    fields: Sequence[int], long: LongRunSettings, factors: Sequence[float]) -> dict[str, Any]:
     """:func:`tune_static_coefficient`, from a cache when one holds the same search.
@@ -1090,9 +1104,7 @@ def _cached_tuning(run_dir: Path, kind: str, settings: Any, reference: Any, stat
     """
     from simrl.atomic_io import atomic_write_bytes
 
-    reference_id = [str(getattr(reference, "case", "")), str(getattr(reference, "manifest", {}).get("sha256", id(reference)))]
-    key = json.dumps({"kind": kind, "settings": asdict(settings), "fields": list(fields), "long": asdict(long),
-                      "factors": list(factors), "reference": reference_id}, sort_keys=True, default=_json_default)  # fmt: skip
+    key = tuning_key(kind, settings, reference, fields, long, factors)
     own, shared = run_dir / "closure_tuning.json", run_dir.parent / "closure_tuning_cache.json"
 
     def read(path: Path) -> dict[str, Any]:
