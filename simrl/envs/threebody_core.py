@@ -9,7 +9,6 @@ run exactly the same physics, observation and reward code.
 from __future__ import annotations
 
 import math
-import reprlib
 import time as _time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from simrl.envs.validation import real_array, short_repr
 from simrl.physics.nbody import STATUS_OK
 from simrl.physics.nbody.forces import batch_total_energy
 from simrl.physics.nbody.initial_conditions import PRESETS, sample_initial_conditions
@@ -61,14 +61,7 @@ MAX_MASS = 1e100
 #: Largest finite float32: an observation feature beyond it would be inf in the float32 observation.
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
-_short = reprlib.Repr()
-_short.maxstring = 60
-_short.maxother = 60
-
-
-def _show(value: Any) -> str:
-    """A short repr of ``value`` for error messages."""
-    return _short.repr(value)
+_show = short_repr
 
 
 def _is_real(value: Any) -> bool:
@@ -328,14 +321,7 @@ def check_reset_options(options: Any, accepted: tuple[str, ...] = RESET_OPTIONS)
 def as_action_array(actions: Any) -> np.ndarray:
     """``actions`` as a NumPy array of real numbers, else a ValueError (strings, complex numbers,
     bools and other objects are outside every action space: they are refused, never converted)."""
-    try:
-        arr = np.asarray(actions)
-    except (TypeError, ValueError, OverflowError):
-        arr = None
-    if arr is None or arr.dtype.kind not in "iuf":
-        raise ValueError(
-            f"actions must be real numbers (integers for a Discrete space, floats for a Box), got {_show(actions)}"
-        )
+    arr = real_array(actions, "actions", "(integers for a Discrete space, floats for a Box)")
     return arr
 
 
@@ -771,14 +757,7 @@ def _validate_initial_conditions(initial_conditions: Any, n_bodies: int) -> tupl
         )
     arrays = []
     for name, a in zip(("positions", "velocities", "masses"), initial_conditions):
-        try:
-            arr = np.asarray(a)
-        except (TypeError, ValueError, OverflowError):
-            arr = None
-        if arr is None or arr.dtype.kind not in "iuf":
-            raise ValueError(
-                f"initial_conditions {name} must be real numbers (no strings, complex numbers or bools), got {_show(a)}"
-            )
+        arr = real_array(a, f"initial_conditions {name}", "(no strings, complex numbers or bools)")
         arrays.append(arr.astype(np.float64))
     pos, vel, mass = arrays
     if pos.shape != (n_bodies, 3) or vel.shape != (n_bodies, 3) or mass.shape != (n_bodies,):

@@ -18,6 +18,7 @@ from gymnasium.vector.utils import batch_space
 from pettingzoo import ParallelEnv
 
 from simrl.envs.turbulence_core import TurbulenceBatch, TurbulenceSettings
+from simrl.envs.validation import real_array
 from simrl.envs.vector_common import (
     apply_autoreset,
     check_autoreset_mode,
@@ -47,11 +48,7 @@ def _obs_box(settings: TurbulenceSettings, dim: int) -> spaces.Box:
 
 
 def _real_array(value: Any, what: str) -> np.ndarray:
-    """``value`` as a float64 array, refusing what only looks numeric (strings, complex numbers, booleans, None)."""
-    raw = np.asarray(value)
-    if raw.dtype.kind not in "iuf":
-        raise ValueError(f"{what} must be real numbers (integers or floats), got {value!r} (dtype {raw.dtype})")
-    return raw.astype(np.float64)
+    return real_array(value, what).astype(np.float64)
 
 
 RESET_OPTIONS = ("initial_field", "snapshot_index")

@@ -45,6 +45,7 @@ from simrl.physics.turbulence.closures import (
     eddy_viscosity,
     interpolate_periodic,
 )
+from simrl.envs.validation import real_array
 from simrl.physics.turbulence.reference import REFERENCE_CASES
 from simrl.physics.turbulence.invariants import INVARIANT_NAMES, gradient_fields, invariants_from_gradients, local_invariants
 
@@ -585,10 +586,7 @@ class TurbulenceBatch:
         """Coefficients ``(B, n_agents)`` from a batch of per-agent actions ``(B, n_agents)`` (or ``(B, n_agents, 1)``):
         clipped to the action bounds and, with ``normalized_actions``, mapped from [-1, 1] onto
         ``coefficient_range``. Wrong shape or non-finite values -> ValueError."""
-        raw = np.asarray(actions)
-        if raw.dtype.kind not in "iuf":  # strings, complex numbers, booleans or objects are not coefficients
-            raise ValueError(f"actions must be real numbers (an integer or float array), got dtype {raw.dtype}")
-        a = raw.astype(np.float64)
+        a = real_array(actions, "actions").astype(np.float64)
         shape = (self.num_systems, self.n_agents)
         if a.shape == shape + (1,):
             a = a[..., 0]
