@@ -153,6 +153,7 @@ def test_snapshots_resemble_filtered_dns_and_are_spaced(shipped):
         times = les.snapshot_times
         # >= 2 eddy turnovers 1 / sigma_omega apart (0.5 time units ~ 3 turnovers in the paper cases)
         assert np.all(np.diff(times) * shipped.sigma_omega >= 2.0)
+        np.testing.assert_allclose(np.diff(times), man["snapshot_interval"], rtol=1e-9)  # the manifest says the truth
         # the snapshots hold only the LES's kept modes (what an LES initial condition can represent)
         assert np.all(les.snapshots[:, ~(grid.mask & (grid.k2 > 0))] == 0)
         _, z = diagnostics.enstrophy_spectrum(grid, les.snapshots)

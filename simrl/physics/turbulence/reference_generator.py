@@ -203,6 +203,11 @@ NOT_IN_FINGERPRINT = ("les_dt_factor",)
 """ReferenceCase fields that do not change the DNS (a checkpoint made before they changed is still resumed)."""
 
 
+def _sigma(grid: SpectralGrid, w_hat: np.ndarray) -> float:
+    """``sigma_omega = sqrt(<omega^2>) = sqrt(2 Z)`` of one field."""
+    return float(np.sqrt(2.0 * diagnostics.enstrophy(grid, w_hat)))
+
+
 def _fingerprint(case: ReferenceCase) -> str:
     d = {k: v for k, v in case.to_dict().items() if k not in NOT_IN_FINGERPRINT}
     return json.dumps({"format_version": FORMAT_VERSION, **d}, sort_keys=True)
@@ -331,9 +336,8 @@ def generate_reference(
         except Exception as exc:  # noqa: BLE001 - a broken checkpoint only costs a restart
             log(f"ignoring unreadable checkpoint {ckpt} ({type(exc).__name__}: {exc})")
     if resumed:
-        w0 = arrays["omega_hat"]
-        solver_of = coarse_model if n_coarse and w0.shape[-2] == case.coarse_n else model
-        state = solver_of.state_from_spectral(w0, float(arrays["time"]))
+        coarse_field = n_coarse > 0 and arrays["omega_hat"].shape[-2] == case.coarse_n
+        state = (coarse_model if coarse_field else model).state_from_spectral(arrays["omega_hat"], float(arrays["time"]))
         chunk = int(arrays["chunk"])
         series = {k: list(arrays[f"series_{k}"]) for k in series}
         wall_before = float(arrays["wall_time"])
@@ -395,19 +399,18 @@ def generate_reference(
             in_coarse = chunk < n_coarse
             if in_coarse and coarse_stats is None and chunk >= coarse_first:
                 w = host(state).omega_hat[0]
-                sigma_c = float(np.sqrt(2.0 * diagnostics.enstrophy(coarse_grid, w)))
-                coarse_stats = _Stats(coarse_grid, "coarse_", HIST_RANGE_SIGMAS * max(sigma_c, 1e-12), 0)
+                coarse_stats = _Stats(coarse_grid, "coarse_", HIST_RANGE_SIGMAS * max(_sigma(coarse_grid, w), 1e-12), 0)
             if not in_coarse and is_coarse(state):
                 # end of the coarse pre-spin-up: refine the field spectrally onto the DNS grid
                 w = host(state).omega_hat[0]
-                sigma_c = float(np.sqrt(2.0 * diagnostics.enstrophy(coarse_grid, w)))
+                sigma_c = _sigma(coarse_grid, w)
                 state = model.state_from_spectral(diagnostics.spectral_refine(w, case.n)[None], float(state.time[0]))
                 log(f"coarse {case.coarse_n}^2 spin-up done at t = {state.time[0]:.1f} (sigma_omega = {sigma_c:.4g}); "
                     f"refined to {case.n}^2")  # fmt: skip
             if stats is None and chunk >= n_pre:
                 # end of the spin-up: fix the fine histogram's range from the current sigma
                 w = host(state).omega_hat[0]
-                sigma = float(np.sqrt(2.0 * diagnostics.enstrophy(grid, w)))
+                sigma = _sigma(grid, w)
                 hist_range = HIST_RANGE_SIGMAS * max(sigma, 1e-12)
                 stats = _make_stats(case, grid, les_grids, hist_range)
                 e, z = np.array(series["energy"]), np.array(series["enstrophy"])
@@ -469,7 +472,7 @@ def generate_reference(
 
     wall = wall_before + time.perf_counter() - t_start
     manifest = _write_outputs(case, out, grid, stats, series, n_pre, wall, output_dir, log, model.cfl_limit, solver,
-                              coarse_stats)
+                              coarse_stats, snap_every * case.sample_interval if snap_every else None)
     if ckpt.exists():
         ckpt.unlink()
     return manifest
@@ -508,7 +511,7 @@ def _make_stats(case: ReferenceCase, grid: SpectralGrid, les_grids: dict, hist_r
 
 
 def _write_outputs(case, out: Path, grid, stats, series, n_spin, wall, output_dir, log, model_cfl_limit, solver,
-                   coarse_stats=None) -> dict:
+                   coarse_stats, snapshot_interval) -> dict:
     dns = stats["dns"]
     e_all = np.array(series["energy"])
     z_all = np.array(series["enstrophy"])
@@ -565,13 +568,13 @@ def _write_outputs(case, out: Path, grid, stats, series, n_spin, wall, output_di
         f"largest spectrum change {stationarity['spectrum_max_log10_change']:.3f} decades"
     )
 
-    resolution = _resolution_report(case, grid, r, stats, coarse_stats, sigma, arrays)
+    resolution, coarse_arrays = _resolution_report(case, grid, r, coarse_stats, sigma)
+    arrays.update(coarse_arrays)
     slopes = {
         f"{kind}_{a}_{b}": spectral_slope(r[f"{kind}_spectrum"], (a, b))
         for kind in ("energy", "enstrophy") for a, b in SLOPE_RANGES if b <= grid.k_cut
     }
     _save_npz(out, arrays, compressed=True)
-    snapshot_interval = case.averaging_time / case.n_snapshots if case.n_snapshots else None
     manifest = {
         "case": case.name,
         "file": out.name,
@@ -610,8 +613,9 @@ def _write_outputs(case, out: Path, grid, stats, series, n_spin, wall, output_di
     return manifest
 
 
-def _resolution_report(case, grid, r, stats, coarse_stats, sigma, arrays) -> dict:
-    """Evidence that the DNS resolves the enstrophy cascade (manifest ``"resolution"``).
+def _resolution_report(case, grid, r, coarse_stats, sigma) -> tuple[dict, dict]:
+    """Evidence that the DNS resolves the enstrophy cascade (manifest ``"resolution"``), and the coarse run's
+    time-mean arrays for the ``.npz`` (empty without a coarse pre-spin-up).
 
     ``z_cut_over_z_half_cut``: ``Z(k_cut) / Z(k_cut / 2)`` of the time-mean shell spectrum (a resolved
     spectrum falls by orders of magnitude over the last octave; a pile-up gives ~1). ``dissipation_resolved``:
@@ -632,6 +636,7 @@ def _resolution_report(case, grid, r, stats, coarse_stats, sigma, arrays) -> dic
             str(n): float(diss[: SpectralGrid(n).k_cut + 1].sum() / diss[: kc + 1].sum()) for n in case.les_resolutions
         },
     }
+    arrays: dict[str, np.ndarray] = {}
     if coarse_stats is not None and float(coarse_stats.a["count"]) > 0:
         c = float(coarse_stats.a["count"])
         zc = coarse_stats.a["z"] / c
@@ -649,4 +654,4 @@ def _resolution_report(case, grid, r, stats, coarse_stats, sigma, arrays) -> dic
             coarse_max_log10_difference=float(np.max(np.abs(np.log10(zc[both] / z[both])))),
             dns_z_at_coarse_cut_over_z_half=float(z[kcc] / z[kcc // 2]),
         )
-    return report
+    return report, arrays
