@@ -48,7 +48,7 @@ def vector_seeds(env: VectorEnv, seed: int | list[int | None] | None) -> list[in
     elif _is_seed(seed):
         seeds = [int(seed) + i for i in range(num_envs)]
     elif isinstance(seed, (list, tuple, np.ndarray)):
-        seeds = [None if s is None else s for s in list(seed)]
+        seeds = list(seed)
         if len(seeds) != num_envs or not all(s is None or _is_seed(s) for s in seeds):
             raise ValueError(f"reset(seed=...) must be {accepted}, got {seed!r}")
         seeds = [None if s is None else int(s) for s in seeds]  # numpy integers -> Python ints (Gymnasium's rule)

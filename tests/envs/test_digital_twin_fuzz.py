@@ -251,6 +251,12 @@ def _build(fam: Family, vector: bool, kwargs: dict[str, Any]):
     return (fam.vector if vector else fam.single)(**kwargs)
 
 
+def _short_episode_kwargs(fam: Family, snapshot_set: dict, vector: bool) -> dict[str, Any]:
+    """A small env of ``fam`` on the test snapshot set: 5 ticks per action, 50 per episode, 2 copies if vector."""
+    kwargs = {"snapshots": snapshot_set["path"], fam.step_arg: 5, fam.episode_arg: 50}
+    return {**kwargs, "num_envs": 2} if vector else kwargs
+
+
 # --------------------------------------------------------------------------------------
 # Properties
 # --------------------------------------------------------------------------------------
@@ -368,9 +374,7 @@ def any_action(draw, shape: tuple[int, ...]) -> tuple[Any, bool]:
 def test_no_action_outside_the_space_is_silently_reinterpreted(sets, family, data):
     fam = FAMILIES[family]
     vector = data.draw(st.booleans(), label="vector")
-    kwargs = {"snapshots": sets[family]["path"], fam.step_arg: 5, fam.episode_arg: 50}
-    if vector:
-        kwargs["num_envs"] = 2
+    kwargs = _short_episode_kwargs(fam, sets[family], vector)
     env, twin = _build(fam, vector, kwargs), _build(fam, vector, kwargs)
     shape = env.action_space.shape
     seed = data.draw(st.integers(0, 1000), label="seed")
@@ -424,9 +428,7 @@ def any_options(draw, n_train: int, num_envs: int | None) -> tuple[Any, bool, st
 def test_reset_options_are_a_dict_of_the_accepted_keys(sets, family, data):
     fam = FAMILIES[family]
     vector = data.draw(st.booleans(), label="vector")
-    kwargs = {"snapshots": sets[family]["path"], fam.step_arg: 5, fam.episode_arg: 50}
-    if vector:
-        kwargs["num_envs"] = 2
+    kwargs = _short_episode_kwargs(fam, sets[family], vector)
     env = _build(fam, vector, kwargs)
     options, accepted, word = data.draw(any_options(sets[family]["train"], 2 if vector else None), label="options")
     if accepted:
